@@ -1,0 +1,62 @@
+"""The `baggan` command: one click group; each area registers its commands from its own module."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from baggan.errors import UserError
+
+
+class _Group(click.Group):
+    """Click group that turns UserError into one line on stderr and exit code 2 (trace with --debug)."""
+
+    def invoke(self, ctx: click.Context):  # noqa: D401 - click hook
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.version_option(package_name="baggan")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """BagGAN: annotated X-ray baggage scans from a StyleGAN2-ADA generator and a one-shot segmenter."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register() -> None:
+    """Attach every area's commands to the group (each module defines `register(cli)`)."""
+    import importlib
+
+    for name in ("networks", "data", "train", "hfc", "synth", "coco", "evaluate", "quickstart"):
+        try:
+            module = importlib.import_module(f"baggan.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"baggan.cli.{name}":
+                continue  # area not built yet
+            raise
+        module.register(cli)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="baggan")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

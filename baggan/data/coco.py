@@ -1,0 +1,214 @@
+"""The toolkit's one on-disk data format: COCO instances JSON + images/ + labels/ (label-map PNGs).
+
+    DIR/annotations.json     COCO: info, categories (the label set, ids 1..K-1), images, annotations
+    DIR/images/<stem>.png    RGB uint8 scans
+    DIR/labels/<stem>.png    label maps, uint8 (uint16 if > 255 ids), category id per pixel, 0 = background
+
+Each image record holds `file_name` (relative to DIR/images) and `label_file` (relative to DIR/labels),
+plus any per-image metadata (seed, latent file, visibility…). Each annotation is one instance with an
+RLE `segmentation` (pycocotools), `bbox` [x, y, w, h], `area`, `iscrowd` 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from baggan.errors import DataError
+from baggan.io import read_image_rgb, read_json, read_label_png, write_image_atomic, write_json_atomic
+
+
+@dataclass
+class Instance:
+    """One object instance: its category id and binary mask (HxW bool), plus optional extra fields."""
+
+    category_id: int
+    mask: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Sample:
+    """One record of any data set: image (HxWx3 uint8), label map (HxW int64), instances, metadata."""
+
+    image: np.ndarray
+    label: np.ndarray
+    instances: list[Instance]
+    meta: dict[str, Any]
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """Binary HxW mask → COCO compressed RLE with a str `counts` (JSON-serialisable)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def decode_rle(rle: dict) -> np.ndarray:
+    """COCO RLE (compressed or uncompressed) → HxW bool mask."""
+    if isinstance(rle.get("counts"), list):
+        rle = mask_utils.frPyObjects(rle, *rle["size"])
+    elif isinstance(rle.get("counts"), str):
+        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return mask_utils.decode(rle).astype(bool)
+
+
+def annotation_record(inst: Instance, ann_id: int, image_id: int) -> dict:
+    """A COCO annotation dict for one instance (RLE segmentation, bbox and area from pycocotools)."""
+    rle = encode_rle(inst.mask)
+    raw = dict(rle, counts=rle["counts"].encode("ascii"))
+    bbox = [float(v) for v in mask_utils.toBbox(raw)]
+    area = float(mask_utils.area(raw))
+    return {"id": ann_id, "image_id": image_id, "category_id": int(inst.category_id), "segmentation": rle,
+            "area": area, "bbox": bbox, "iscrowd": 0, **inst.extra}
+
+
+class CocoWriter:
+    """Writes a data set in the toolkit's format; annotations.json is written atomically by `close()`."""
+
+    def __init__(self, outdir: str | Path, categories: Sequence[dict], info: dict | None = None):
+        self.outdir = Path(outdir)
+        self.categories = [dict(c) for c in categories]
+        self._cat_ids = {c["id"] for c in self.categories}
+        self.info = dict(info or {})
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+        (self.outdir / "images").mkdir(parents=True, exist_ok=True)
+        (self.outdir / "labels").mkdir(parents=True, exist_ok=True)
+
+    def add(self, image: np.ndarray, label: np.ndarray, instances: Sequence[Instance] = (),
+            meta: dict | None = None, stem: str | None = None) -> int:
+        """Write one image, its label map and its instances; returns the new image id."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise DataError(f"image must be HxWx3 uint8, got {image.shape} {image.dtype}")
+        h, w = image.shape[:2]
+        if label.shape != (h, w):
+            raise DataError(f"label map {label.shape} does not match image {(h, w)}")
+        image_id = len(self.images) + 1
+        stem = stem or f"{image_id:06d}"
+        write_image_atomic(self.outdir / "images" / f"{stem}.png", image)
+        dtype = np.uint8 if label.max(initial=0) < 256 else np.uint16
+        write_image_atomic(self.outdir / "labels" / f"{stem}.png", label.astype(dtype))
+        self.images.append({"id": image_id, "file_name": f"{stem}.png", "label_file": f"{stem}.png",
+                            "width": w, "height": h, **(meta or {})})
+        for inst in instances:
+            if inst.category_id not in self._cat_ids:
+                raise DataError(f"image {stem}: unknown category id {inst.category_id}")
+            if inst.mask.shape != (h, w):
+                raise DataError(f"image {stem}: instance mask {inst.mask.shape} does not match image {(h, w)}")
+            self.annotations.append(annotation_record(inst, len(self.annotations) + 1, image_id))
+        return image_id
+
+    def to_dict(self) -> dict:
+        """The COCO document as it will be written."""
+        return {"info": self.info, "categories": self.categories, "images": self.images,
+                "annotations": self.annotations}
+
+    def close(self) -> Path:
+        """Write annotations.json atomically and return its path."""
+        path = self.outdir / "annotations.json"
+        write_json_atomic(path, self.to_dict())
+        return path
+
+
+def _check_coco(doc: Any, path: Path) -> None:
+    """Raise DataError naming the file and record unless `doc` is a COCO instances document."""
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: not a COCO document (top level is not an object)")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(doc.get(key), list):
+            raise DataError(f"{path}: not a COCO document (missing list '{key}')")
+    cat_ids = {c.get("id") for c in doc["categories"]}
+    image_ids = {im.get("id") for im in doc["images"]}
+    for i, ann in enumerate(doc["annotations"]):
+        if ann.get("category_id") not in cat_ids:
+            raise DataError(f"{path}: annotation {ann.get('id', i)} has unknown category id {ann.get('category_id')}")
+        if ann.get("image_id") not in image_ids:
+            raise DataError(f"{path}: annotation {ann.get('id', i)} refers to unknown image id {ann.get('image_id')}")
+
+
+class CocoDataset:
+    """Reads a data set in the toolkit's format: `ds[i]` → Sample (image, label map, instances, meta)."""
+
+    def __init__(self, root: str | Path, annotations: str = "annotations.json"):
+        self.root = Path(root)
+        self.path = self.root / annotations
+        self.doc = read_json(self.path)
+        _check_coco(self.doc, self.path)
+        if not self.doc["images"]:
+            raise DataError(f"{self.path}: the split is empty (no images)")
+        self.categories = self.doc["categories"]
+        self.images = sorted(self.doc["images"], key=lambda im: im["id"])
+        self._anns: dict[int, list[dict]] = {}
+        for ann in self.doc["annotations"]:
+            self._anns.setdefault(ann["image_id"], []).append(ann)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def image_path(self, i: int) -> Path:
+        """Path of image i."""
+        return self.root / "images" / self.images[i]["file_name"]
+
+    def read_image(self, i: int) -> np.ndarray:
+        """Image i as HxWx3 uint8, checked against its record's size."""
+        rec = self.images[i]
+        img = read_image_rgb(self.image_path(i))
+        if img.shape[:2] != (rec["height"], rec["width"]):
+            raise DataError(f"{self.image_path(i)}: size {img.shape[1]}x{img.shape[0]} does not match record "
+                            f"{rec['id']} ({rec['width']}x{rec['height']})")
+        return img
+
+    def read_label(self, i: int) -> np.ndarray:
+        """Label map i as HxW int64 (from labels/, or rasterised from the instances if absent)."""
+        rec = self.images[i]
+        if "label_file" in rec:
+            label = read_label_png(self.root / "labels" / rec["label_file"])
+            if label.shape != (rec["height"], rec["width"]):
+                raise DataError(f"{self.root / 'labels' / rec['label_file']}: mask size {label.shape[::-1]} does "
+                                f"not match image record {rec['id']} ({rec['width']}x{rec['height']})")
+            return label
+        label = np.zeros((rec["height"], rec["width"]), np.int64)
+        for inst in self.instances(i):
+            label[inst.mask] = inst.category_id
+        return label
+
+    def instances(self, i: int) -> list[Instance]:
+        """Instances of image i with decoded masks."""
+        rec = self.images[i]
+        out = []
+        for ann in self._anns.get(rec["id"], []):
+            seg = ann["segmentation"]
+            if isinstance(seg, list):  # polygons
+                rles = mask_utils.frPyObjects(seg, rec["height"], rec["width"])
+                mask = mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+            else:
+                mask = decode_rle(seg)
+            extra = {k: v for k, v in ann.items() if k not in ("segmentation", "category_id")}
+            out.append(Instance(ann["category_id"], mask, extra))
+        return out
+
+    def __getitem__(self, i: int) -> Sample:
+        rec = self.images[i]
+        meta = {k: v for k, v in rec.items()}
+        return Sample(self.read_image(i), self.read_label(i), self.instances(i), meta)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+def load_coco_json(path: str | Path) -> dict:
+    """Read and validate a COCO instances JSON file."""
+    path = Path(path)
+    doc = read_json(path)
+    _check_coco(doc, path)
+    return doc
+
+
+__all__ = ["Instance", "Sample", "CocoWriter", "CocoDataset", "encode_rle", "decode_rle", "annotation_record",
+           "load_coco_json"]

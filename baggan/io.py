@@ -1,0 +1,116 @@
+"""Atomic file writes: write to a temporary name in the same folder, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it to `path`, on error delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 `text` to `path` atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = None) -> None:
+    """Serialise `obj` as JSON and write it to `path` atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=indent))
+
+
+def save_torch_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """torch.save `obj` to `path` atomically."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an HxW or HxWx3 uint8 RGB array as PNG/JPEG (by suffix) atomically."""
+    import cv2
+
+    path = Path(path)
+    arr = np.ascontiguousarray(image)
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    ok, enc = cv2.imencode(path.suffix or ".png", arr)
+    if not ok:
+        raise OSError(f"could not encode image for {path}")
+    write_bytes_atomic(path, enc.tobytes())
+
+
+def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as an HxWx3 uint8 RGB array; raise DataError naming the file if unreadable."""
+    import cv2
+
+    from baggan.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image file not found")
+    arr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if arr is None:
+        raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
+    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+
+
+def read_label_png(path: str | os.PathLike) -> np.ndarray:
+    """Read a single-channel label-map PNG as an HxW int64 array; raise DataError if unreadable."""
+    import cv2
+
+    from baggan.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: label map not found")
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise DataError(f"{path}: not a readable label-map PNG")
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    return arr.astype(np.int64)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; raise DataError naming the file (and the position) if missing or malformed."""
+    from baggan.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
