@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
+from scipy import ndimage
 
 from baggan.errors import DataError
 from baggan.io import read_image_rgb, read_json, read_label_png, write_image_atomic, write_json_atomic
@@ -57,21 +59,82 @@ def decode_rle(rle: dict) -> np.ndarray:
     return mask_utils.decode(rle).astype(bool)
 
 
-def annotation_record(inst: Instance, ann_id: int, image_id: int) -> dict:
-    """A COCO annotation dict for one instance (RLE segmentation, bbox and area from pycocotools)."""
+def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
+    """Binary HxW mask → COCO polygons [[x0, y0, x1, y1, ...], ...] along the pixel edges (OpenCV contours).
+
+    One polygon per outer contour, vertices on pixel corners, so pycocotools rasterises it back to exactly
+    the mask with its holes filled (COCO polygons cannot hold holes; RLE can).
+    """
+    # Tracing a 2x nearest-upscaled mask puts every boundary pixel on one side of its 2x2 block;
+    # (p + 1) // 2 then maps it to the pixel corner that side touches.
+    up = np.kron(mask.astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [((c.reshape(-1, 2) + 1) // 2).astype(float).ravel().tolist() for c in contours]
+
+
+def annotation_record(inst: Instance, ann_id: int, image_id: int, polygons: bool = False) -> dict:
+    """A COCO annotation dict for one instance (RLE or polygon segmentation; bbox, area from the mask's RLE)."""
     rle = encode_rle(inst.mask)
     raw = dict(rle, counts=rle["counts"].encode("ascii"))
     bbox = [float(v) for v in mask_utils.toBbox(raw)]
     area = float(mask_utils.area(raw))
-    return {"id": ann_id, "image_id": image_id, "category_id": int(inst.category_id), "segmentation": rle,
+    segmentation = mask_to_polygons(inst.mask) if polygons else rle
+    return {"id": ann_id, "image_id": image_id, "category_id": int(inst.category_id), "segmentation": segmentation,
             "area": area, "bbox": bbox, "iscrowd": 0, **inst.extra}
+
+
+def instances_from_label_map(label: np.ndarray, min_area: int = 0, fill_holes: bool = False,
+                             connectivity: int = 8) -> list[Instance]:
+    """Label map (HxW category ids, 0 = background) → one Instance per connected component of each category.
+
+    Components smaller than `min_area` pixels are dropped. With `fill_holes`, the background pixels a
+    component encloses join it (innermost component first, so nested instances never overlap); pixels of
+    other categories inside a hole stay theirs. Instances never overlap, so `label_map_from_instances`
+    rebuilds the (cleaned) label map exactly.
+    """
+    if label.ndim != 2:
+        raise DataError(f"label map must be HxW, got shape {label.shape}")
+    found = []  # (bbox area, category id, x, y, component crop)
+    for cid in np.unique(label):
+        if cid == 0:
+            continue
+        count, comp, stats, _ = cv2.connectedComponentsWithStats((label == cid).astype(np.uint8),
+                                                                 connectivity=connectivity)
+        for k in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[k])
+            if area >= min_area:
+                found.append((w * h, int(cid), x, y, comp[y:y + h, x:x + w] == k))
+    crops = [f[4] for f in found]
+    if fill_holes:
+        free = label == 0  # background pixels not yet claimed by a filled hole
+        for i in sorted(range(len(found)), key=lambda i: found[i][0]):  # innermost (smallest box) first
+            _, _, x, y, crop = found[i]
+            h, w = crop.shape
+            crops[i] = crop | (ndimage.binary_fill_holes(crop) & free[y:y + h, x:x + w])
+            free[y:y + h, x:x + w] &= ~crops[i]
+    out = []
+    for (_, cid, x, y, _), crop in zip(found, crops):
+        mask = np.zeros(label.shape, bool)
+        mask[y:y + crop.shape[0], x:x + crop.shape[1]] = crop
+        out.append(Instance(cid, mask))
+    return out
+
+
+def label_map_from_instances(instances: Sequence[Instance], shape: tuple[int, int]) -> np.ndarray:
+    """Rasterise instances into an HxW int64 label map (category id per pixel, 0 = background)."""
+    label = np.zeros(shape, np.int64)
+    for inst in instances:
+        label[inst.mask] = inst.category_id
+    return label
 
 
 class CocoWriter:
     """Writes a data set in the toolkit's format; annotations.json is written atomically by `close()`."""
 
-    def __init__(self, outdir: str | Path, categories: Sequence[dict], info: dict | None = None):
+    def __init__(self, outdir: str | Path, categories: Sequence[dict], info: dict | None = None,
+                 polygons: bool = False):
         self.outdir = Path(outdir)
+        self.polygons = polygons  # segmentation as OpenCV polygons instead of RLE
         self.categories = [dict(c) for c in categories]
         self._cat_ids = {c["id"] for c in self.categories}
         self.info = dict(info or {})
@@ -100,7 +163,7 @@ class CocoWriter:
                 raise DataError(f"image {stem}: unknown category id {inst.category_id}")
             if inst.mask.shape != (h, w):
                 raise DataError(f"image {stem}: instance mask {inst.mask.shape} does not match image {(h, w)}")
-            self.annotations.append(annotation_record(inst, len(self.annotations) + 1, image_id))
+            self.annotations.append(annotation_record(inst, len(self.annotations) + 1, image_id, self.polygons))
         return image_id
 
     def to_dict(self) -> dict:
@@ -172,10 +235,7 @@ class CocoDataset:
                 raise DataError(f"{self.root / 'labels' / rec['label_file']}: mask size {label.shape[::-1]} does "
                                 f"not match image record {rec['id']} ({rec['width']}x{rec['height']})")
             return label
-        label = np.zeros((rec["height"], rec["width"]), np.int64)
-        for inst in self.instances(i):
-            label[inst.mask] = inst.category_id
-        return label
+        return label_map_from_instances(self.instances(i), (rec["height"], rec["width"]))
 
     def instances(self, i: int) -> list[Instance]:
         """Instances of image i with decoded masks."""
@@ -202,6 +262,23 @@ class CocoDataset:
             yield self[i]
 
 
+INDEX_FILE = "index.json"  # a sharded data set: DIR/index.json lists its finished shard folders
+
+
+def dataset_dirs(path: str | Path) -> list[Path]:
+    """The data set folders at `path`: itself (annotations.json) or the shards its index.json lists, in order."""
+    path = Path(path)
+    if (path / INDEX_FILE).is_file():
+        index = read_json(path / INDEX_FILE)
+        shards = index.get("shards") if isinstance(index, dict) else None
+        if not isinstance(shards, list) or not all(isinstance(s, dict) and "name" in s for s in shards):
+            raise DataError(f"{path / INDEX_FILE}: not a shard index (missing list 'shards' of {{'name': ...}})")
+        return [path / s["name"] for s in shards]
+    if (path / "annotations.json").is_file():
+        return [path]
+    raise DataError(f"{path}: not a data set (no annotations.json) nor a sharded one (no {INDEX_FILE})")
+
+
 def load_coco_json(path: str | Path) -> dict:
     """Read and validate a COCO instances JSON file."""
     path = Path(path)
@@ -211,4 +288,4 @@ def load_coco_json(path: str | Path) -> dict:
 
 
 __all__ = ["Instance", "Sample", "CocoWriter", "CocoDataset", "encode_rle", "decode_rle", "annotation_record",
-           "load_coco_json"]
+           "load_coco_json", "mask_to_polygons", "dataset_dirs", "INDEX_FILE", "instances_from_label_map", "label_map_from_instances"]
