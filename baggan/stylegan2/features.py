@@ -1,0 +1,78 @@
+"""Our generator behind hfc's FeatureGenerator protocol: hidden features H_l are the outputs of every
+synthesis convolution (b4.conv1, then conv0 and conv1 of each later block; never ToRGB), returned by the
+synthesis pass itself (no hooks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from baggan.errors import UserError
+from baggan.stylegan2.networks import Generator, NoiseMode
+from hfc.generator import FeatureLayer
+
+
+class StyleGANFeatureGenerator:
+    """hfc.generator.FeatureGenerator for a StyleGAN2 `Generator` (conditional ones render `class_idx`,
+    or a class drawn from the seed if None)."""
+
+    def __init__(self, G: Generator, noise_mode: NoiseMode = "const", class_idx: int | None = None):
+        assert noise_mode in ("random", "const", "none"), f"noise_mode {noise_mode!r}"
+        if class_idx is not None and not 0 <= class_idx < max(G.c_dim, 1):
+            raise UserError(f"class index {class_idx} is out of range for a generator with {G.c_dim} classes")
+        self.G = G
+        self.noise_mode = noise_mode
+        self.class_idx = class_idx
+        self.w_dim, self.num_ws = G.w_dim, G.num_ws
+        self.img_resolution, self.img_channels = G.img_resolution, G.img_channels
+        self._layers = tuple(FeatureLayer(name, layer.out_channels, layer.resolution, w_index)
+                             for name, layer, w_index in G.synthesis.conv_layers())
+
+    @property
+    def feature_layers(self) -> tuple[FeatureLayer, ...]:
+        """H_1..H_L in synthesis order."""
+        return self._layers
+
+    @property
+    def device(self) -> torch.device:
+        """Where the generator's weights live."""
+        return self.G.synthesis.b4.const.device
+
+    def sample_ws(self, n: int, psi: float = 1.0, seed: int | None = None) -> torch.Tensor:
+        """n latents z ~ N(0, I) from `seed` (CPU generator: same ws on every device) → W+ with truncation psi."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn([n, self.G.z_dim], generator=gen)
+        c = None
+        if self.G.c_dim > 0:
+            idx = (torch.full([n], self.class_idx) if self.class_idx is not None
+                   else torch.randint(self.G.c_dim, [n], generator=gen))
+            c = torch.nn.functional.one_hot(idx, self.G.c_dim).float().to(self.device)
+        with torch.no_grad():
+            return self.G.mapping(z.to(self.device), c, truncation_psi=psi)
+
+    def synthesize(
+        self, ws: torch.Tensor, noise_mode: NoiseMode | None = None, return_features: bool = True
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """ws [N, num_ws, w_dim] → (images [N, C, R, R] in ~[-1, 1], [H_1..H_L] or []); no graph unless ws needs grad."""
+        ws = ws.to(self.device)
+        mode = self.noise_mode if noise_mode is None else noise_mode
+        with torch.set_grad_enabled(torch.is_grad_enabled() and ws.requires_grad):
+            if return_features:
+                return self.G.synthesis(ws, noise_mode=mode, return_features=True)
+            return self.G.synthesis(ws, noise_mode=mode), []
+
+
+def load_feature_generator(path: str | Path, device: str | torch.device = "cpu", key: str = "G_ema",
+                           noise_mode: NoiseMode = "const") -> StyleGANFeatureGenerator:
+    """StyleGANFeatureGenerator for network `key` of any supported network file."""
+    from baggan.stylegan2.checkpoint import load_network
+
+    nets = load_network(path, device)
+    if key not in nets:
+        raise UserError(f"{path}: no {key!r} network in the file (it holds: {', '.join(sorted(nets)) or 'none'})")
+    return StyleGANFeatureGenerator(nets[key], noise_mode=noise_mode)
+
+
+__all__ = ["StyleGANFeatureGenerator", "load_feature_generator"]
