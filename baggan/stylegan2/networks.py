@@ -31,6 +31,7 @@ FIR = (1, 3, 3, 1)  # the [1, 3, 3, 1] binomial low-pass filter used for every u
 
 def _assert_shape(x: torch.Tensor, shape: list[int | None], what: str) -> None:
     """Check `x` against `shape` (None = any size) with a message naming `what`."""
+    assert x is not None, f"{what}: expected a tensor of shape {shape}, got None"
     ok = x.ndim == len(shape) and all(s is None or int(d) == s for d, s in zip(x.shape, shape))
     assert ok, f"{what}: expected shape {shape}, got {list(x.shape)}"
 

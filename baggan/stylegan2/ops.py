@@ -94,7 +94,7 @@ def setup_filter(
     if separable is None:
         separable = f.ndim == 1 and f.numel() >= 8
     if f.ndim == 1 and not separable:
-        f = torch.outer(f, f)
+        f = f[:, None] * f[None, :]
     if normalize:
         f = f / f.sum()
     if flip_filter:

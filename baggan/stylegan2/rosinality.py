@@ -5,7 +5,8 @@ rosinality keeps a leading batch axis on modulated weights ([1, O, I, k, k]), [1
 [1] noise strengths, [1, 1, R, R] noise buffers and a [1, C, 4, 4] constant; its mapping layers are
 `style.1..n` (index 0 is the pixel norm), its D a `convs` Sequential of ResBlocks with Blur-then-stride
 down-sampling (equal to our FIR down-sampling). Blur/up-sampling kernels are fixed [1, 3, 3, 1] buffers
-and are not copied. Channel counts follow `channel_multiplier`, i.e. channel_base = 16384 x multiplier.
+and are not copied. Channel counts follow `channel_multiplier` (channel_base = 16384 x multiplier), capped at
+the width of the 4x4 constant (512 in rosinality's code).
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ def config_from_state(g: dict | None, d: dict | None, path: Path) -> NetworkConf
         last = _need(g, "to_rgb1.conv.weight", "G", path) if num_rgbs == 0 else g[f"to_rgbs.{num_rgbs - 1}.conv.weight"]
         layers = _num_mapping_layers(g)
         base = _channel_base(int(last.shape[2]), size)
+        cmax = int(_need(g, "input.input", "G", path).shape[1])
     else:
         first = _need(d, "convs.0.0.weight", "D", path)
         size = 2 ** (sum(1 for k in d if re.fullmatch(r"convs\.\d+\.conv1\.0\.weight", k)) + 2)
         w_dim, layers, base = 512, 8, _channel_base(int(first.shape[0]), size)
+        cmax = int(_need(d, "final_conv.0.weight", "D", path).shape[0])
     return NetworkConfig(cfg="custom", resolution=size, img_channels=3, z_dim=w_dim, w_dim=w_dim, c_dim=0,
-                         mapping_layers=layers, channel_base=base, channel_max=512, num_fp16_res=0, conv_clamp=None,
+                         mapping_layers=layers, channel_base=base, channel_max=cmax, num_fp16_res=0, conv_clamp=None,
                          architecture="skip", d_architecture="resnet", mbstd_group_size=4, mbstd_num_channels=1)
 
 
