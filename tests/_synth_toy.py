@@ -78,6 +78,26 @@ def run_toy(outdir, resolution: int = 32, rank: int = 0, world: int = 1, progres
                       on_shard_done=on_shard_done)
 
 
+def snapshot(outdir) -> dict:
+    """Everything a synthesis run wrote that defines its content (bytes per file; no timings, no ranks)."""
+    import json
+    from pathlib import Path
+
+    out = {}
+    for p in sorted(Path(outdir).rglob("*")):
+        rel = str(p.relative_to(outdir))
+        if not p.is_file() or rel.startswith(".") or "stats" in p.parts or p.name.startswith("provenance"):
+            continue
+        if p.name in ("shard.json", "index.json"):
+            doc = json.loads(p.read_text())
+            for s in doc.get("shards", [doc]):
+                s.pop("seconds", None), s.pop("rank", None)
+            out[rel] = doc
+        else:
+            out[rel] = p.read_bytes()
+    return out
+
+
 if __name__ == "__main__":  # python tests/_synth_toy.py OUTDIR N SHARD_SIZE BATCH SLEEP (rank: RANK / WORLD_SIZE)
     import sys
 

@@ -1,0 +1,74 @@
+"""`baggan synthesize`: annotated scans in bulk, sharded and resumable (also under torchrun, one rank per GPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("synthesize")
+@click.option("--network", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Generator file (ours, official pickle or rosinality).")
+@click.option("--hfc", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="HFC encoder file (not needed for a baseline segmenter).")
+@click.option("--segmenter", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="One-shot segmenter file.")
+@click.option("--n", "-n", "n", required=True, type=int,
+              help="Images in the data set (under torchrun write -n: torchrun reads --n as one of its options).")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder; run again with the same options to resume.")
+@click.option("--threat", help="Keep only scans holding this category (e.g. Hammer).")
+@click.option("--min-area", default=0, show_default=True,
+              help="Smallest instance in pixels; with --threat, the smallest threat region that counts.")
+@click.option("--fill-holes", is_flag=True, help="Fill holes inside instances.")
+@click.option("--shard-size", default=1000, show_default=True, help="Images per shard.")
+@click.option("--psi", default=0.7, show_default=True, help="Truncation psi.")
+@click.option("--seed", default=0, show_default=True, help="Run seed: the same seed gives the same data set.")
+@click.option("--batch", default=8, show_default=True, help="Scans per forward pass (does not change the output).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda (cuda:LOCAL_RANK under torchrun), cuda:N.")
+@click.option("--drop-uncertain", default=0.0, show_default=True,
+              help="Per shard, generate extra scans and drop this fraction of least confident ones.")
+@click.option("--steer", default=0.0, show_default=True,
+              help="With --threat: steer latents toward the threat, w' = w + STEER * d (0 = rejection sampling only).")
+@click.option("--calibration", default=256, show_default=True, help="Scans the steering direction is fitted on.")
+@click.option("--max-tries", default=100, show_default=True,
+              help="With --threat: give up a shard after MAX_TRIES x its size candidates.")
+@click.option("--polygons", is_flag=True, help="Write segmentations as polygons instead of RLE.")
+@click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say [pidray].")
+@click.option("--classes", help="Comma-separated category names of classes 1..K-1, if the segmenter file does not say.")
+def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, threat: str | None,
+                   min_area: int, fill_holes: bool, shard_size: int, psi: float, seed: int, batch: int, device: str,
+                   drop_uncertain: float, steer: float, calibration: int, max_tries: int, polygons: bool,
+                   label_set: str | None, classes: str | None) -> None:
+    """Synthesise N annotated scans into sharded COCO data sets under OUTDIR (see docs/synthesis.md)."""
+    import torch
+
+    from baggan.errors import UserError
+    from baggan.synth import SynthSettings, rank_world, synthesize
+    from baggan.synth.build import load_annotator, resolve_device
+
+    rank, world = rank_world()
+    dev = resolve_device(device)
+    torch.set_grad_enabled(False)
+    wiring = load_annotator(network, hfc, segmenter, dev, label_set,
+                            [c.strip() for c in classes.split(",")] if classes else None)
+    threat_id = wiring.label_set.id_of(threat) if threat else None
+    if threat_id is not None and threat_id not in wiring.class_to_category:
+        raise UserError(f"--threat {threat}: the segmenter does not predict it (it predicts "
+                        f"{', '.join(wiring.label_set.names[c - 1] for c in wiring.class_to_category[1:])})")
+    try:
+        settings = SynthSettings(n=n, shard_size=shard_size, seed=seed, psi=psi, batch=batch, threat=threat_id,
+                                 min_area=min_area, fill_holes=fill_holes, drop_uncertain=drop_uncertain, steer=steer,
+                                 calibration=calibration, max_tries=max_tries, polygons=polygons)
+    except ValueError as e:
+        raise UserError(f"bad option: {e}") from None
+    summary = synthesize(wiring.annotate, wiring.gen.sample_ws, wiring.label_set.coco_categories(),
+                         wiring.class_to_category, outdir, settings, rank, world, dev, wiring.provenance)
+    for line in summary.lines():
+        click.echo(line)
+
+
+def register(cli: click.Group) -> None:
+    """Attach `baggan synthesize`."""
+    cli.add_command(synthesize_cmd)

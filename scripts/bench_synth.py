@@ -1,0 +1,178 @@
+"""Synthesis benchmark → docs/benchmarks/synth.json: annotated images/s against generation-only images/s.
+
+For each resolution, in the same process and interleaved (best of --repeats, the CPU is shared):
+  generation  latents (the engine's sampler) → gen.synthesize(ws, return_features=False)
+  annotation  latents → Annotator (synthesis with features + HFC encoder + segmenter) → host arrays
+  engine      the whole `synthesize` engine into a temporary folder: annotation + instances + PNGs + COCO
+ratio = generation images/s ÷ engine images/s (target ≤ 1.25 with the MLP segmenter), plus a breakdown of
+one batch's annotation. With --steer, also threat-conditioned synthesis: rejection sampling against the
+steered sampler (acceptance rate, and diversity of the accepted scans).
+
+Without --network/--hfc/--segmenter the networks are a timing proxy: a randomly initialised generator
+(NetworkConfig(resolution=R), cfg 'auto'), HFC encoder (D = --dim) and segmenter.
+
+    python scripts/bench_synth.py --resolutions 64 256 --n 16 8 --steer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from baggan.data.labelsets import PIDRAY
+from baggan.io import write_json_atomic
+from baggan.synth import LatentSampler, SynthSettings, annotate_batch, candidate_seed, synthesize
+from baggan.synth.build import load_annotator, write_random_pieces
+
+
+def _ips(n: int, fn) -> float:
+    """Images per second of fn() producing n images."""
+    t = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - t)
+
+
+def _batches(seeds: list[int], batch: int):
+    return [seeds[i:i + batch] for i in range(0, len(seeds), batch)]
+
+
+def breakdown(w, ws: torch.Tensor) -> dict:
+    """Seconds per image of each annotation stage on one batch."""
+    model, size, n = w.annotate.model, w.gen.img_resolution, ws.shape[0]
+    out = {}
+    t = time.perf_counter()
+    _, feats = w.gen.synthesize(ws, return_features=True)
+    out["synthesis_with_features"] = time.perf_counter() - t
+    t = time.perf_counter()
+    x = model.prepare(feats, size)
+    out["hfc_encoder"] = time.perf_counter() - t
+    t = time.perf_counter()
+    probs = model.classify(x).softmax(1)
+    out["segmenter_softmax"] = time.perf_counter() - t
+    t = time.perf_counter()
+    probs.argmax(1)
+    out["argmax"] = time.perf_counter() - t
+    return {k: round(v / n, 4) for k, v in out.items()}
+
+
+def bench_resolution(pieces, n: int, batch: int, repeats: int, seed: int) -> dict:
+    """Generation, annotation and engine throughput at one resolution."""
+    w = load_annotator(*pieces, torch.device("cpu"))
+    sampler = LatentSampler(w.gen.sample_ws, 0.7)
+    seeds = [candidate_seed(seed, 0, j) for j in range(n)]
+    table = torch.tensor(w.class_to_category)
+    cats = PIDRAY.coco_categories()
+    runs = {"generation": [], "annotation": [], "engine": []}
+    with torch.no_grad():
+        w.annotate(sampler(seeds[:1]))  # warm-up
+        for rep in range(repeats):
+            runs["generation"].append(_ips(n, lambda: [w.gen.synthesize(sampler(s), return_features=False)
+                                                       for s in _batches(seeds, batch)]))
+            runs["annotation"].append(_ips(n, lambda: [annotate_batch(w.annotate, sampler(s), table)
+                                                       for s in _batches(seeds, batch)]))
+            with tempfile.TemporaryDirectory() as tmp:
+                s = synthesize(w.annotate, w.gen.sample_ws, cats, w.class_to_category, tmp,
+                               SynthSettings(n=n, shard_size=n, seed=seed, batch=batch), progress=False)
+                runs["engine"].append(s.images / s.seconds)
+        stages = breakdown(w, sampler(seeds[:batch]))
+    best = {k: max(v) for k, v in runs.items()}
+    return {"resolution": w.gen.img_resolution, "n": n, "batch": batch, "repeats": repeats,
+            "images_per_s_best": {k: round(v, 4) for k, v in best.items()},
+            "images_per_s_all": {k: [round(x, 4) for x in v] for k, v in runs.items()},
+            "ratio_generation_over_engine": round(best["generation"] / best["engine"], 3),
+            "ratio_generation_over_annotation": round(best["generation"] / best["annotation"], 3),
+            "seconds_per_image_breakdown": stages}
+
+
+def _largest_area(label: np.ndarray, cid: int) -> int:
+    import cv2
+
+    count, _, stats, _ = cv2.connectedComponentsWithStats((label == cid).astype(np.uint8), connectivity=8)
+    return int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
+
+
+def bench_steering(pieces, n: int, batch: int, alphas: list[float], calibration: int, seed: int) -> dict:
+    """Rejection vs steered sampling for the segmenter's first class: acceptance rates and diversity."""
+    w = load_annotator(*pieces, torch.device("cpu"))
+    threat = w.class_to_category[1]
+    sampler = LatentSampler(w.gen.sample_ws, 0.7)
+    probe = [candidate_seed(seed + 1, 0, j) for j in range(32)]
+    table = torch.tensor(w.class_to_category)
+    with torch.no_grad():
+        areas = [_largest_area(lab, threat) for s in _batches(probe, batch)
+                 for lab in annotate_batch(w.annotate, sampler(s), table).labels]
+    min_area = max(1, int(np.percentile(areas, 80)))  # about 1 scan in 5 passes: a rare threat
+    out = {"threat": PIDRAY.names[threat - 1], "min_area": min_area, "n": n, "calibration": calibration, "runs": []}
+    cats = PIDRAY.coco_categories()
+    with tempfile.TemporaryDirectory() as tmp:
+        for alpha in [0.0] + alphas:
+            d = Path(tmp) / f"a{alpha}"
+            s = synthesize(w.annotate, w.gen.sample_ws, cats, w.class_to_category, d,
+                           SynthSettings(n=n, shard_size=n, seed=seed, batch=batch, threat=threat, min_area=min_area,
+                                         steer=alpha, calibration=calibration), progress=False)
+            from baggan.data.coco import CocoDataset
+
+            ds = CocoDataset(d / "shard-00000")
+            imgs = np.stack([ds.read_image(i).astype(np.float32).ravel() / 255 for i in range(len(ds))])
+            lat = np.load(d / "shard-00000" / "latents.npy").reshape(len(ds), -1)
+            pair = lambda x: float(np.mean([np.linalg.norm(x[i] - x[j]) for i in range(len(x))
+                                            for j in range(i + 1, len(x))]))  # noqa: E731
+            out["runs"].append({"alpha": alpha, "acceptance_rate": round(s.index["totals"]["acceptance_rate"], 4),
+                                "candidates": s.index["totals"]["candidates"], "seconds": round(s.seconds, 1),
+                                "mean_pairwise_image_rms": round(pair(imgs) / np.sqrt(imgs.shape[1]), 4),
+                                "mean_pairwise_w_distance": round(pair(lat), 3)})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--resolutions", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--n", type=int, nargs="+", default=[16, 8], help="images per timing run, per resolution")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--dim", type=int, default=512, help="HFC code width D of the proxy encoder")
+    ap.add_argument("--segmenter-kind", default="mlp1", help="proxy segmenter: mlp1 or mlp3")
+    ap.add_argument("--network", help="real generator (with --hfc, --segmenter) instead of the proxy; one resolution")
+    ap.add_argument("--hfc")
+    ap.add_argument("--segmenter")
+    ap.add_argument("--steer", action="store_true", help="also measure threat rejection vs steered sampling")
+    ap.add_argument("--steer-n", type=int, default=12)
+    ap.add_argument("--alphas", type=float, nargs="+", default=[1.0, 2.0])
+    ap.add_argument("--calibration", type=int, default=48)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="docs/benchmarks/synth.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    result = {"command": "python scripts/bench_synth.py " + " ".join(__import__("sys").argv[1:]),
+              "machine": {"cpu_threads": args.threads, "platform": platform.platform(), "torch": torch.__version__,
+                          "note": "shared CPU: other jobs may inflate timings"},
+              "networks": "real" if args.network else (f"proxy: randomly initialised NetworkConfig(resolution=R) "
+                                                       f"generator, HFC encoder D={args.dim}, {args.segmenter_kind}"),
+              "resolutions": [], "steering": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        for res, n in zip(args.resolutions, args.n):
+            from baggan.stylegan2 import NetworkConfig
+
+            pieces = (args.network, args.hfc, args.segmenter) if args.network else write_random_pieces(
+                Path(tmp) / str(res), NetworkConfig(resolution=res), args.dim, args.segmenter_kind, seed=args.seed)
+            r = bench_resolution(pieces, n, args.batch, args.repeats, args.seed)
+            print(json.dumps(r))
+            result["resolutions"].append(r)
+            if args.steer and res == args.resolutions[0]:
+                result["steering"] = bench_steering(pieces, args.steer_n, args.batch, args.alphas, args.calibration,
+                                                    args.seed)
+                print(json.dumps(result["steering"]))
+    write_json_atomic(args.out, result, indent=2)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
