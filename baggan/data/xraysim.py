@@ -206,7 +206,7 @@ def simulate_dataset(outdir: str | Path, n: int, size: int, config: SimConfig | 
             _init_worker(config)
         scans = pool.imap(_render_job, jobs, chunksize=4) if pool else map(_render_job, jobs)
         try:
-            for i, scan in enumerate(tqdm(scans, total=n, desc="simulate", unit="scan", disable=not progress)):
+            for i, scan in enumerate(tqdm(scans, total=n, desc="simulate", unit="scan", disable=None if progress else True)):
                 stem = f"{i:06d}"
                 write_image_atomic(tmp / "materials" / f"{stem}.png", scan.material)
                 meta = {k: scan.meta[k] for k in ("seed", "bag", "n_clutter", "fov_cm")}
