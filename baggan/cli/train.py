@@ -1,0 +1,73 @@
+"""`baggan train`: StyleGAN2-ADA training (single process, or every rank under torchrun)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+
+def resolve_resume(outdir: Path, resume: str | None) -> Path | None:
+    """The snapshot to resume from: None (fresh run), the latest in outdir ('auto'), or the given file."""
+    from baggan.errors import UserError
+    from baggan.stylegan2.training_state import latest_snapshot
+
+    latest = latest_snapshot(outdir) if outdir.is_dir() else None
+    if resume is None:
+        if latest is not None:
+            raise UserError(f"{outdir}: already holds snapshots ({latest.name}); continue it with --resume auto "
+                            f"or choose a new --outdir")
+        return None
+    if resume == "auto":
+        return latest
+    path = Path(resume)
+    if not path.is_file():
+        raise UserError(f"--resume {resume}: file not found (use 'auto' or a snapshot-*.pt path)")
+    return path
+
+
+def register(cli: click.Group) -> None:
+    """Add the `train` command."""
+
+    @cli.command("train")
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                  help="Training config YAML (configs/*.yaml). Default when resuming: OUTDIR/config.yaml.")
+    @click.option("--data", required=True, type=click.Path(file_okay=False),
+                  help="Data set folder in the toolkit's format (what `baggan simulate` / `baggan prepare` write).")
+    @click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Run folder (created).")
+    @click.option("--resume", default=None, metavar="auto|PATH",
+                  help="Continue from the latest snapshot in OUTDIR (auto; a fresh start if there is none) or a file.")
+    @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+    @click.option("--total-kimg", type=float, default=None, help="Override schedule.total_kimg.")
+    def train(config_path: str | None, data: str, outdir: str, resume: str | None, device: str,
+              total_kimg: float | None) -> None:
+        """Train a StyleGAN2-ADA generator on the scans in DATA; snapshots, samples and logs go to OUTDIR.
+
+        Several processes: torchrun --nproc_per_node N -m baggan train ...
+        """
+        from baggan.config import load_config
+        from baggan.errors import UserError
+        from baggan.stylegan2 import distributed
+        from baggan.stylegan2.training_config import TrainConfig
+        from baggan.stylegan2.training_loop import Trainer
+
+        out = Path(outdir)
+        snapshot = resolve_resume(out, resume)
+        if config_path is None:
+            if snapshot is None:
+                raise UserError("--config is required for a new run")
+            config_path = str(out / "config.yaml")
+        cfg = load_config(config_path, TrainConfig)
+        if total_kimg is not None:
+            cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, total_kimg=total_kimg))
+        procs = distributed.setup(device)
+        try:
+            if procs.is_main:
+                what = f"resuming from {snapshot}" if snapshot else "new run"
+                click.echo(f"training on {procs.device} x{procs.world} ({what}); writing to {out}")
+            last = Trainer(cfg, data, out, procs, resume=snapshot).train()
+        finally:
+            distributed.teardown()
+        if procs.is_main:
+            click.echo(f"wrote {out}/stats.jsonl, curves.png, fakes-*.png; last snapshot: {last}")

@@ -1,0 +1,59 @@
+"""`baggan train` end to end through click: outputs, resume auto, one-line errors."""
+
+import json
+
+from click.testing import CliRunner
+
+from baggan.cli import cli
+from baggan.config import save_config
+from baggan.stylegan2.checkpoint import load_network
+from baggan.stylegan2.training_loop import FINAL_NAME
+from train_fixtures import one_thread, tiny_config, write_tiny_data  # noqa: F401 (autouse fixture)
+
+
+def test_train_writes_everything_and_resumes(tmp_path):
+    data = write_tiny_data(tmp_path / "data")
+    # 2 steps (ticks after each), mirrored data, conditioned on the 2 categories present in each scan
+    cfg = tiny_config(schedule={"batch": 4, "batch_gpu": 2, "total_kimg": 0.008, "kimg_per_tick": 0.004,
+                                "snapshot_ticks": 1, "image_snapshot_ticks": 1},
+                      data={"xflip": True, "labels": True}, network={"c_dim": 2})
+    out = tmp_path / "run"
+    save_config(tmp_path / "cfg.yaml", cfg)
+    runner = CliRunner()
+    args = ["train", "--config", str(tmp_path / "cfg.yaml"), "--data", str(data), "--outdir", str(out)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"writing to {out}" in result.output
+    records = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert [r["tick"] for r in records] == [0, 1]
+    for key in ("G/loss", "D/loss", "augment_p", "ada_rt", "sec_per_kimg", "peak_mem_gb"):
+        assert key in records[0], key
+    for name in ("config.yaml", "reals.png", "curves.png", "fakes-0000000008.png", "snapshot-0000000008.pt", FINAL_NAME):
+        assert (out / name).is_file(), name
+    nets = load_network(out / FINAL_NAME)
+    assert set(nets) == {"G", "D", "G_ema"} and nets["G_ema"].c_dim == 2
+
+    again = runner.invoke(cli, args)  # outdir already has snapshots
+    assert again.exit_code == 2 and again.output.count("\n") == 1 and "--resume auto" in again.output  # one line
+
+    more = runner.invoke(cli, ["train", "--data", str(data), "--outdir", str(out), "--resume", "auto",
+                               "--total-kimg", "0.012"])
+    assert more.exit_code == 0, more.output
+    assert "resuming from" in more.output and (out / "snapshot-0000000012.pt").is_file()
+    assert [json.loads(line)["tick"] for line in (out / "stats.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
+def test_train_errors_are_one_line(tmp_path):
+    data = write_tiny_data(tmp_path / "data", size=8)
+    save_config(tmp_path / "cfg.yaml", tiny_config())
+    runner = CliRunner()
+    base = ["train", "--data", str(data), "--outdir", str(tmp_path / "run")]
+    cases = {
+        "--config is required": base,
+        "the network needs 16x16": base + ["--config", str(tmp_path / "cfg.yaml")],
+        "file not found": base + ["--config", str(tmp_path / "cfg.yaml"), "--resume", str(tmp_path / "nope.pt")],
+    }
+    for expected, args in cases.items():
+        result = runner.invoke(cli, args)
+        errors = [part for part in result.output.replace("\r", "\n").splitlines() if part.startswith("error:")]
+        assert result.exit_code == 2 and len(errors) == 1 and expected in errors[0], result.output

@@ -1,0 +1,114 @@
+"""Losses against hand-computed values on tiny stand-ins; R1/PL/GP gradients finite on tiny real networks;
+lazy-regularisation corrections; EMA schedule."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from baggan.stylegan2.config import build_discriminator, build_generator
+from baggan.stylegan2.loss import (LogisticLoss, PathLength, StyleGAN2Loss, WassersteinLoss, generate,
+                                   gradient_penalty, r1_penalty)
+from baggan.stylegan2.training_loop import ema_beta, make_optimizer
+from train_fixtures import one_thread, tiny_config  # noqa: F401 (autouse fixture)
+
+
+def test_logistic_values():
+    real, fake = torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0], [-3.0]])
+    sp = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    assert torch.allclose(LogisticLoss().generator(fake), torch.tensor([sp(-1.0), sp(3.0)]))
+    assert torch.allclose(LogisticLoss().discriminator(real, fake), torch.tensor([sp(1.0) + sp(0.0), sp(-3.0) + sp(-2.0)]))
+
+
+def test_wasserstein_values():
+    loss = WassersteinLoss(weight=0.5, drift=0.001)
+    real, fake = torch.tensor([[1.0], [-2.0]]), torch.tensor([[0.5], [3.0]])
+    assert torch.allclose(loss.generator(fake), torch.tensor([-0.25, -1.5]))
+    # 0.5 (fake - real) + 0.001 real²
+    assert torch.allclose(loss.discriminator(real, fake), torch.tensor([-0.25 + 0.001, 2.5 + 0.004]))
+
+
+def test_gradient_penalty_linear_critic():
+    a = torch.zeros(1, 1, 2, 2)
+    a[0, 0, 0, 0], a[0, 0, 1, 1] = 2.0, math.sqrt(5.0)  # ||a|| = 3 → (3 - 1)² = 4 wherever x̂ is
+    critic = lambda x: (x * a).sum(dim=(1, 2, 3))  # noqa: E731
+    real, fake = torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2)
+    gp = gradient_penalty(critic, real, fake, torch.rand(3))
+    assert torch.allclose(gp, torch.full([3], 4.0))
+
+
+def test_r1_penalty_quadratic_critic():
+    x = torch.tensor([[[[1.0, 2.0]]], [[[0.0, -1.0]]]], requires_grad=True)  # [2, 1, 1, 2]
+    logits = (3 * x.square()).sum(dim=(1, 2, 3))  # ∇ = 6x
+    assert torch.allclose(r1_penalty(x, logits), torch.tensor([36 * (1 + 4), 36 * 1.0]))
+
+
+def test_path_length_linear_generator():
+    m = torch.tensor([[1.0, 2.0], [2.0, 0.0], [0.0, 0.0]])  # [num_ws=3, w_dim=2]
+    ws = torch.randn(4, 3, 2, requires_grad=True)
+    images = (ws * m).sum(dim=(1, 2)).reshape(4, 1, 1, 1)  # H = W = 1, so y = noise
+    lengths = PathLength.lengths(images, ws, torch.ones_like(images))
+    assert torch.allclose(lengths, torch.full([4], math.sqrt((5 + 4 + 0) / 3)))
+    pl = PathLength(decay=0.01)
+    assert torch.allclose(pl.penalty(lengths), lengths.square())  # mean starts at 0
+    pl.update(2.0)
+    assert float(pl.mean) == pytest.approx(0.02)
+
+
+class StandInG(nn.Module):
+    """mapping: z → ws = z repeated over 4 layers; synthesis: mean of ws as a 1x1 image."""
+
+    num_ws, z_dim, c_dim = 4, 2, 0
+
+    def mapping(self, z, c, update_emas=False):
+        return z.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+    def synthesis(self, ws):
+        return ws.mean(dim=(1, 2)).reshape(-1, 1, 1, 1)
+
+
+def test_style_mixing_switches_latents_at_one_cutoff():
+    z = torch.randn(5, 2)
+    _, ws = generate(StandInG(), z, None, mixing_prob=0.0)
+    assert torch.equal(ws, z.unsqueeze(1).repeat(1, 4, 1))
+    torch.manual_seed(3)
+    _, ws = generate(StandInG(), z, None, mixing_prob=1.0)
+    same = (ws == z.unsqueeze(1)).all(dim=2)[0]  # per layer: from the first latent?
+    cutoff = int(same.float().argmin())
+    assert 1 <= cutoff < 4 and same[:cutoff].all() and not same[cutoff:].any()
+
+
+@pytest.mark.parametrize("kind", ["logistic", "wgan-gp"])
+def test_phases_on_tiny_networks_give_finite_gradients(kind):
+    cfg = tiny_config(loss={"kind": kind})
+    G, D = build_generator(cfg.network), build_discriminator(cfg.network)
+    loss = StyleGAN2Loss(cfg.loss, G, D, augment=None)
+    reals = torch.rand(4, 3, 16, 16) * 2 - 1
+    z = torch.randn(4, cfg.network.z_dim)
+    phases = {"G_main": (G, lambda: loss.g_main(z, None)), "G_reg": (G, lambda: loss.g_reg(z, None)),
+              "D_main": (D, lambda: loss.d_main(reals, None, z, None)), "D_reg": (D, lambda: loss.d_reg(reals, None))}
+    for name, (module, run) in phases.items():
+        module.zero_grad(set_to_none=True)
+        objective, stats = run()
+        objective.sum().backward()
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads), name
+        assert sum(float(g.abs().sum()) for g in grads) > 0, name
+    _, stats = loss.d_main(reals, None, z, None)
+    assert ("D/gp" in stats) == (kind == "wgan-gp")
+
+
+def test_lazy_regularisation_corrects_lr_and_betas():
+    opt = make_optimizer(nn.Linear(2, 2), lr=0.002, betas=(0.0, 0.99), eps=1e-8, reg_interval=16)
+    group = opt.param_groups[0]
+    assert group["lr"] == pytest.approx(0.002 * 16 / 17)
+    assert group["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
+    plain = make_optimizer(nn.Linear(2, 2), lr=0.002, betas=(0.0, 0.99), eps=1e-8, reg_interval=None)
+    assert plain.param_groups[0]["lr"] == 0.002
+
+
+def test_ema_half_life_and_rampup():
+    assert ema_beta(0, 32, 10.0, 0.05) == 0.0  # first step: G_ema = G
+    assert ema_beta(10**9, 32, 10.0, 0.05) == pytest.approx(0.5 ** (32 / 10_000))
+    assert ema_beta(100_000, 32, 10.0, 0.05) == pytest.approx(0.5 ** (32 / 5_000))  # ramp-up: 0.05 × 100k
