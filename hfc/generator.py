@@ -64,3 +64,8 @@ def check_features(gen: FeatureGenerator, features: Sequence[torch.Tensor]) -> N
             f"feature {layer.name}: expected [N, {layer.channels}, {layer.resolution}, {layer.resolution}], "
             f"got {list(h.shape)}"
         )
+
+
+def layer_channels(gen: FeatureGenerator) -> tuple[int, ...]:
+    """C_l of every feature layer, in synthesis order (what FusedLinear / encoders are built for)."""
+    return tuple(layer.channels for layer in gen.feature_layers)

@@ -1,0 +1,205 @@
+"""Pixel-wise hidden features (Eq. 8) and the exact fused form of a Linear layer applied to them.
+
+Eq. 8 upsamples every hidden layer H_l bilinearly to the image size and concatenates them:
+C_hidden x H x W floats (5376 x 1024 x 1024 = 22.5 GB for FF-HQ). Bilinear upsampling U is linear and
+acts per channel, so for the first Linear layer of any per-pixel network
+
+    Linear(concat_l U(H_l)) == sum_l U(W_l H_l) + b        (W_l: the column block of layer l)
+
+`FusedLinear` computes the right-hand side: project each layer at its own resolution, upsample only
+the D-channel result, sum. At sampled pixel positions it interpolates instead of upsampling (again
+exact). Dropping a layer from the sum equals masking its channels in H (the local loss, Eq. 11).
+`upsample_concat` and `FusedLinear.naive` are the reference path, kept for tests and benchmarks.
+
+Pixel coordinates are int64 (row, col) pairs in image pixels, shape [N, P, 2] (or [P, 2] shared by
+the batch). Upsampling is bilinear with align_corners=False (PyTorch's default).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def layer_slices(channels: Sequence[int]) -> list[slice]:
+    """Channel range of each layer inside the concatenated features H (Eq. 8)."""
+    out, start = [], 0
+    for c in channels:
+        out.append(slice(start, start + c))
+        start += c
+    return out
+
+
+def upsample(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear U_{size x size}(x) (align_corners=False); identity when x is already that size."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def upsample_concat(features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+    """Eq. 8: H = U(H_1) (+)_c ... (+)_c U(H_L), [N, C_hidden, size, size]. The naive reference path."""
+    return torch.cat([upsample(h, size) for h in features], dim=1)
+
+
+def _batched_coords(coords: torch.Tensor, n: int) -> torch.Tensor:
+    """[P, 2] or [N, P, 2] integer (row, col) → [N, P, 2]."""
+    assert coords.ndim in (2, 3) and coords.shape[-1] == 2, f"coords must be [P, 2] or [N, P, 2], got {list(coords.shape)}"
+    if coords.ndim == 2:
+        coords = coords.unsqueeze(0).expand(n, -1, -1)
+    assert coords.shape[0] == n, f"coords batch {coords.shape[0]} != features batch {n}"
+    return coords
+
+
+def gather_pixels(x: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """Values of a full-resolution map x [N, C, S, S] at integer pixels coords → [N, P, C]."""
+    n, c, s, _ = x.shape
+    coords = _batched_coords(coords, n).to(x.device)
+    flat = (coords[..., 0] * s + coords[..., 1]).unsqueeze(1).expand(-1, c, -1)  # [N, C, P]
+    return x.flatten(2).gather(2, flat).transpose(1, 2)
+
+
+def sample_at(x: torch.Tensor, coords: torch.Tensor, size: int) -> torch.Tensor:
+    """U_{size}(x) at integer pixels coords, without upsampling: x [N, C, r, r] → [N, P, C] (exact)."""
+    n = x.shape[0]
+    coords = _batched_coords(coords, n).to(x.device)
+    # Pixel i of the upsampled map reads source position (i + 0.5) * r / size - 0.5, clamped to the
+    # border: exactly grid_sample's mapping of the normalised coordinate (2i + 1) / size - 1.
+    grid = (2.0 * coords.flip(-1).to(x.dtype) + 1.0) / size - 1.0  # grid_sample wants (x=col, y=row)
+    out = F.grid_sample(x, grid.unsqueeze(1), mode="bilinear", padding_mode="border", align_corners=False)
+    return out.squeeze(2).transpose(1, 2)
+
+
+def sample_features_at(features: Sequence[torch.Tensor], coords: torch.Tensor, size: int) -> torch.Tensor:
+    """Eq. 8's H at pixels coords, [N, P, C_hidden], computed per layer (no full-size tensor)."""
+    return torch.cat([sample_at(h, coords, size) for h in features], dim=-1)
+
+
+class FusedLinear(nn.Module):
+    """A Linear(C_hidden → D) on Eq. 8's features, computed without materialising them (exact)."""
+
+    def __init__(self, layer_channels: Sequence[int], out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.layer_channels = tuple(int(c) for c in layer_channels)
+        self.in_features = sum(self.layer_channels)
+        self.out_features = int(out_features)
+        self.slices = layer_slices(self.layer_channels)
+        ref = nn.Linear(self.in_features, self.out_features, bias=bias)  # default nn.Linear init
+        self.weight = ref.weight
+        self.bias = ref.bias
+
+    def _check(self, features: Sequence[torch.Tensor]) -> None:
+        assert len(features) == len(self.layer_channels), (
+            f"expected {len(self.layer_channels)} feature maps, got {len(features)}"
+        )
+        for i, (h, c) in enumerate(zip(features, self.layer_channels)):
+            assert h.ndim == 4 and h.shape[1] == c, f"feature {i}: expected [N, {c}, r, r], got {list(h.shape)}"
+
+    def _groups(self, features: Sequence[torch.Tensor], layers: Iterable[int] | None) -> dict[int, list[int]]:
+        """Selected layer indices grouped by resolution (each group is upsampled/sampled once)."""
+        self._check(features)
+        groups: dict[int, list[int]] = {}
+        for i in range(len(features)) if layers is None else layers:
+            groups.setdefault(features[i].shape[-1], []).append(i)
+        return groups
+
+    def _project_native(self, features: Sequence[torch.Tensor], idx: list[int]) -> torch.Tensor:
+        """sum_{l in idx} W_l H_l at the layers' own resolution, [N, D, r, r]."""
+        y = None
+        for i in idx:
+            term = F.conv2d(features[i], self.weight[:, self.slices[i], None, None])
+            y = term if y is None else y.add_(term)
+        return y
+
+    def _finish(self, y: torch.Tensor | None, shape: tuple[int, ...], channel_dim: int, bias: bool) -> torch.Tensor:
+        """Add the bias b (broadcast along `channel_dim`); zeros if no layer was selected."""
+        if y is None:
+            y = self.weight.new_zeros(shape)
+        if bias and self.bias is not None:
+            view = [1] * len(shape)
+            view[channel_dim] = -1
+            y = y + self.bias.view(view)
+        return y
+
+    def forward(
+        self, features: Sequence[torch.Tensor], size: int, layers: Iterable[int] | None = None, bias: bool = True
+    ) -> torch.Tensor:
+        """sum_l U(W_l H_l) + b over the selected layers (default all): [N, D, size, size]."""
+        y = None
+        for idx in self._groups(features, layers).values():
+            term = upsample(self._project_native(features, idx), size)
+            y = term if y is None else y.add_(term)
+        return self._finish(y, (features[0].shape[0], self.out_features, size, size), 1, bias)
+
+    def at(
+        self,
+        features: Sequence[torch.Tensor],
+        coords: torch.Tensor,
+        size: int,
+        layers: Iterable[int] | None = None,
+        bias: bool = True,
+    ) -> torch.Tensor:
+        """The same projection only at pixels coords: [N, P, D] (exact, no full-size tensor)."""
+        n = features[0].shape[0]
+        coords = _batched_coords(coords, n)
+        p = coords.shape[1]
+        y = None
+        for res, idx in self._groups(features, layers).items():
+            if res * res <= p:  # cheaper to project all r^2 positions, then interpolate D channels
+                term = sample_at(self._project_native(features, idx), coords, size)
+            else:  # cheaper to interpolate the raw C_l channels at the P positions, then project
+                h = torch.cat([sample_at(features[i], coords, size) for i in idx], dim=-1)
+                w = torch.cat([self.weight[:, self.slices[i]] for i in idx], dim=1)
+                term = h @ w.t()
+            y = term if y is None else y + term
+        return self._finish(y, (n, p, self.out_features), 2, bias)
+
+    def naive(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+        """Reference: the Linear applied to the materialised Eq. 8 features, [N, D, size, size]."""
+        self._check(features)
+        h = upsample_concat(features, size)
+        return F.conv2d(h, self.weight[:, :, None, None], self.bias)
+
+
+class PixelEncoder(nn.Module):
+    """Hidden features [H_1..H_L] → per-pixel codes z: a FusedLinear followed by an activation.
+
+    Every HFC encoder (SwAV's f_theta, SimCLR's, the k-means soft assigner) is one of these, so the
+    one-shot segmenters and the Annotator work with any of them. Subclasses set `kind`, implement
+    `activate` and `spec` (constructor kwargs, for save/load through hfc.checkpoint).
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, layer_channels: Sequence[int], dim: int) -> None:
+        super().__init__()
+        self.proj = FusedLinear(layer_channels, dim)
+
+    @property
+    def out_dim(self) -> int:
+        """D: channels of the code z."""
+        return self.proj.out_features
+
+    @property
+    def layer_channels(self) -> tuple[int, ...]:
+        """C_l of each hidden layer the encoder expects."""
+        return self.proj.layer_channels
+
+    def activate(self, y: torch.Tensor, dim: int) -> torch.Tensor:
+        """The nonlinearity after the Linear layer, along channel axis `dim`."""
+        raise NotImplementedError
+
+    def spec(self) -> dict[str, Any]:
+        """Constructor keyword arguments that rebuild this encoder."""
+        raise NotImplementedError
+
+    def forward(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+        """Codes of every pixel: [N, D, size, size]."""
+        return self.activate(self.proj(features, size), dim=1)
+
+    def encode_at(self, features: Sequence[torch.Tensor], coords: torch.Tensor, size: int) -> torch.Tensor:
+        """Codes at pixels coords only: [N, P, D]."""
+        return self.activate(self.proj.at(features, coords, size), dim=-1)

@@ -1,0 +1,249 @@
+"""One-shot (and few-shot) segmentation of generated images (section 5, 6.2.4).
+
+Every method, ours and the baselines, is a `PixelClassifier`: hidden features [H_1..H_L] of a
+generated image → per-pixel class logits. It splits into `prepare` (the frozen part, computed once
+per annotated sample: for ours the HFC encoder, giving z) and `classify` (the trained part). So one
+`fit` and one `Annotator` serve every method.
+
+An annotated sample is an `Annotation`: the ws of a generated scan (from a seed, a saved ws file, or
+GAN inversion of a real scan) plus an int64 label map aligned with the generated image (0 =
+background; `ignore_index` marks unannotated pixels). `fit` renders each sample once (constant
+noise), then trains with cross-entropy, Adam (lr 0.01, betas (0.9, 0.99)), 200 epochs; an epoch is
+one optimiser step on the gradient summed over all N samples (N = 1: one-shot).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from hfc.checkpoint import load_module, save_module
+from hfc.config import OneShotConfig
+from hfc.errors import Diverged, HFCError
+from hfc.features import PixelEncoder
+from hfc.generator import FeatureGenerator, NoiseMode
+from hfc.rng import seeded
+from hfc.segmenters import ConvSegmenter, make_segmenter
+
+
+class PixelClassifier(nn.Module):
+    """Hidden features → per-pixel class logits [N, K, size, size] (ours and every baseline)."""
+
+    num_classes: int
+
+    def prepare(self, features: Sequence[torch.Tensor], size: int) -> Any:
+        """The frozen part, computed once per sample by `fit` (no gradient)."""
+        raise NotImplementedError
+
+    def classify(self, x: Any) -> torch.Tensor:
+        """The trained part: prepared input → logits [N, K, size, size]."""
+        raise NotImplementedError
+
+    def loss(self, x: Any, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
+        """Cross-entropy of the logits against labels [N, size, size]."""
+        return F.cross_entropy(self.classify(x), labels, ignore_index=ignore_index)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What `fit` optimises (default: every parameter)."""
+        return list(self.parameters())
+
+    def forward(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+        """Logits [N, K, size, size]."""
+        return self.classify(self.prepare(features, size))
+
+    @torch.no_grad()
+    def predict(self, features: Sequence[torch.Tensor], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(label maps [N, size, size] int64, softmax probabilities [N, K, size, size])."""
+        probs = self.forward(features, size).softmax(dim=1)
+        return probs.argmax(dim=1), probs
+
+
+class HFCSegmenter(PixelClassifier):
+    """Ours: the frozen HFC encoder (z, section 4) followed by a one-shot segmenter on z."""
+
+    def __init__(self, encoder: PixelEncoder, segmenter: ConvSegmenter) -> None:
+        super().__init__()
+        assert segmenter.in_dim == encoder.out_dim, f"segmenter takes {segmenter.in_dim} channels, encoder gives {encoder.out_dim}"
+        self.encoder = encoder  # frozen: `prepare` runs it without gradient, `fit` never optimises it
+        self.segmenter = segmenter
+        self.num_classes = segmenter.num_classes
+
+    def prepare(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+        """z = encoder(H) [N, D, size, size], without gradient."""
+        with torch.no_grad():
+            return self.encoder(features, size)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Segmenter logits on z."""
+        return self.segmenter(x)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The segmenter's parameters only."""
+        return list(self.segmenter.parameters())
+
+    def train(self, mode: bool = True) -> HFCSegmenter:
+        """Only the segmenter ever trains; the encoder stays in eval mode."""
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """An annotated generated scan: its ws [num_ws, w_dim] and a label map [H, W] aligned with the image."""
+
+    ws: torch.Tensor
+    label: torch.Tensor
+
+    @classmethod
+    def from_seed(cls, gen: FeatureGenerator, seed: int, label: np.ndarray | torch.Tensor, psi: float = 1.0) -> Annotation:
+        """The scan made from `seed` (gen.sample_ws) with its label map."""
+        return cls(gen.sample_ws(1, psi=psi, seed=seed)[0], torch.as_tensor(np.asarray(label)).long())
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _check_label(label: torch.Tensor, size: int, num_classes: int, ignore_index: int, i: int) -> torch.Tensor:
+    """Label map as int64 [1, size, size]; HFCError naming the sample if its size or values are wrong."""
+    label = torch.as_tensor(label).long()
+    if label.shape != (size, size):
+        raise HFCError(f"annotated sample {i}: label map is {tuple(label.shape)}, the generator makes {size}x{size} images")
+    bad = (label != ignore_index) & ((label < 0) | (label >= num_classes))
+    if bool(bad.any()):
+        raise HFCError(
+            f"annotated sample {i}: label {int(label[bad][0])} outside 0..{num_classes - 1} (ignore_index {ignore_index})"
+        )
+    return label.unsqueeze(0)
+
+
+def num_classes_of(samples: Sequence[Annotation], ignore_index: int = 255) -> int:
+    """1 + the largest label used in the samples (ignoring ignore_index)."""
+    top = max(int(s.label[s.label != ignore_index].max()) if bool((s.label != ignore_index).any()) else 0 for s in samples)
+    return top + 1
+
+
+def fit(
+    model: PixelClassifier,
+    gen: FeatureGenerator,
+    samples: Sequence[Annotation],
+    cfg: OneShotConfig = OneShotConfig(),
+    noise_mode: NoiseMode = "const",
+    progress: bool = False,
+) -> list[float]:
+    """Train `model` on 1..N annotated samples (cross-entropy, Adam); returns the loss per epoch."""
+    if not samples:
+        raise HFCError("no annotated samples to fit on")
+    size, device = gen.img_resolution, _device(model)
+    labels = [_check_label(s.label, size, model.num_classes, cfg.ignore_index, i).to(device) for i, s in enumerate(samples)]
+    with torch.no_grad():
+        inputs = []
+        for s in samples:
+            _, feats = gen.synthesize(s.ws.reshape(1, gen.num_ws, gen.w_dim).to(device), noise_mode=noise_mode)
+            inputs.append(model.prepare(feats, size))
+    opt = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas)
+    model.train()
+    history = []
+    for epoch in tqdm(range(cfg.epochs), desc="one-shot fit", disable=not progress):
+        opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for x, y in zip(inputs, labels):
+            loss = model.loss(x, y, cfg.ignore_index) / len(inputs)
+            loss.backward()
+            total += float(loss.detach())
+        if not np.isfinite(total):
+            raise Diverged(f"one-shot fit: loss is {total} at epoch {epoch + 1}; lower the learning rate")
+        opt.step()
+        history.append(total)
+    model.eval()
+    return history
+
+
+def fit_segmenter(
+    gen: FeatureGenerator,
+    encoder: PixelEncoder,
+    samples: Sequence[Annotation],
+    cfg: OneShotConfig = OneShotConfig(),
+    num_classes: int | None = None,
+    progress: bool = False,
+) -> HFCSegmenter:
+    """Ours, end to end: build cfg.segmenter on the encoder's codes and fit it on the samples."""
+    k = num_classes if num_classes is not None else num_classes_of(samples, cfg.ignore_index)
+    with seeded(cfg.seed):
+        segmenter = make_segmenter(cfg.segmenter, encoder.out_dim, k, cfg.hidden)
+    model = HFCSegmenter(encoder, segmenter).to(_device(encoder))
+    fit(model, gen, samples, cfg, progress=progress)
+    return model
+
+
+class Annotated(NamedTuple):
+    """A batch of generated scans with their predicted segmentation."""
+
+    images: torch.Tensor  # [N, C, H, W] in [-1, 1]
+    labels: torch.Tensor  # [N, H, W] int64
+    probs: torch.Tensor  # [N, K, H, W] per-pixel class probabilities
+
+
+class Annotator:
+    """ws → (images, label maps, probabilities) in ONE synthesis pass (for the synthesis engine).
+
+    `Annotator(gen, encoder, segmenter)` for ours; `Annotator(gen, None, baseline)` for a baseline
+    (any PixelClassifier). Works under torch.no_grad / torch.inference_mode, on CPU or CUDA.
+    """
+
+    def __init__(
+        self,
+        gen: FeatureGenerator,
+        encoder: PixelEncoder | None,
+        segmenter: nn.Module,
+        noise_mode: NoiseMode = "const",
+    ) -> None:
+        self.gen, self.noise_mode = gen, noise_mode
+        if encoder is None:
+            if not isinstance(segmenter, PixelClassifier):
+                raise TypeError("without an encoder, the segmenter must be a PixelClassifier (a baseline)")
+            self.model = segmenter
+        else:
+            self.model = segmenter if isinstance(segmenter, HFCSegmenter) else HFCSegmenter(encoder, segmenter)
+        self.model.eval()
+
+    @property
+    def num_classes(self) -> int:
+        """K."""
+        return self.model.num_classes
+
+    @torch.no_grad()
+    def __call__(self, ws: torch.Tensor) -> Annotated:
+        """ws [N, num_ws, w_dim] → Annotated(images, labels, probs)."""
+        images, feats = self.gen.synthesize(ws, noise_mode=self.noise_mode, return_features=True)
+        labels, probs = self.model.predict(feats, self.gen.img_resolution)
+        return Annotated(images, labels, probs)
+
+
+def save_classifier(path: str | os.PathLike, model: PixelClassifier, meta: dict[str, Any] | None = None) -> None:
+    """Write a fitted model: for ours only the segmenter (the encoder lives in its own file), else the baseline."""
+    save_module(path, model.segmenter if isinstance(model, HFCSegmenter) else model, meta)
+
+
+def load_classifier(
+    path: str | os.PathLike, encoder: PixelEncoder | None = None, map_location: str | torch.device = "cpu"
+) -> PixelClassifier:
+    """Read a file from `save_classifier`; a segmenter on HFC codes needs the encoder it was fitted with."""
+    module = load_module(path, map_location)
+    if isinstance(module, PixelClassifier):
+        return module.eval()
+    if not isinstance(module, ConvSegmenter):
+        raise HFCError(f"{path}: holds a {type(module).__name__}, not a segmenter")
+    if encoder is None:
+        raise HFCError(f"{path}: a segmenter on HFC codes; give the HFC encoder it was fitted with")
+    if encoder.out_dim != module.in_dim:
+        raise HFCError(f"{path}: segmenter takes {module.in_dim}-channel codes, the encoder gives {encoder.out_dim}")
+    return HFCSegmenter(encoder, module).eval()

@@ -1,0 +1,81 @@
+"""One-shot segmenters on the per-pixel codes z (section 6.2.4, Table 9).
+
+MLP with 1 or 3 layers (a per-pixel network = 1x1 convolutions) and FCN with 3, 5, 7 or 9 layers
+(3x3, stride 1, "same" padding); LeakyReLU between layers, softmax output (`predict_proba`; training
+uses cross-entropy on the logits). Input [N, D, H, W], output logits [N, K, H, W].
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from hfc.checkpoint import register
+
+SEGMENTERS = {"mlp1": (1, 1), "mlp3": (3, 1), "fcn3": (3, 3), "fcn5": (5, 3), "fcn7": (7, 3), "fcn9": (9, 3)}
+
+
+def conv_stack(
+    widths: Sequence[int],
+    kernel: int = 1,
+    dilations: Sequence[int] | None = None,
+    negative_slope: float | None = 0.2,
+    batchnorm: bool = False,
+    groups: int = 1,
+) -> nn.Sequential:
+    """Convs widths[0] → widths[1] → ... (stride 1, same padding); activation (+ BN) between, none after the last.
+
+    negative_slope None means ReLU. `groups` > 1 runs that many independent stacks side by side.
+    """
+    dilations = list(dilations) if dilations is not None else [1] * (len(widths) - 1)
+    assert len(dilations) == len(widths) - 1, "one dilation per conv"
+    mods: list[nn.Module] = []
+    for i, (c_in, c_out, d) in enumerate(zip(widths[:-1], widths[1:], dilations)):
+        mods.append(nn.Conv2d(c_in, c_out, kernel, padding=d * (kernel // 2), dilation=d, groups=groups))
+        if i < len(widths) - 2:
+            mods.append(nn.ReLU() if negative_slope is None else nn.LeakyReLU(negative_slope))
+            if batchnorm:
+                mods.append(nn.BatchNorm2d(c_out))
+    return nn.Sequential(*mods)
+
+
+@register
+class ConvSegmenter(nn.Module):
+    """MLP-n (kernel 1) or FCN-n (kernel 3): n layers, LeakyReLU between, logits out."""
+
+    kind = "segmenter"
+
+    def __init__(self, in_dim: int, num_classes: int, layers: int = 3, kernel: int = 3, hidden: int = 128) -> None:
+        super().__init__()
+        assert layers >= 1 and kernel in (1, 3), (layers, kernel)
+        self.in_dim, self.num_classes, self.layers, self.kernel, self.hidden = in_dim, num_classes, layers, kernel, hidden
+        self.net = conv_stack([in_dim] + [hidden] * (layers - 1) + [num_classes], kernel)
+
+    @property
+    def name(self) -> str:
+        """mlp1 / mlp3 / fcn3 / ... ."""
+        return f"{'mlp' if self.kernel == 1 else 'fcn'}{self.layers}"
+
+    def spec(self) -> dict[str, Any]:
+        """Constructor kwargs."""
+        return {"in_dim": self.in_dim, "num_classes": self.num_classes, "layers": self.layers,
+                "kernel": self.kernel, "hidden": self.hidden}  # fmt: skip
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z [N, D, H, W] → logits [N, K, H, W]."""
+        assert z.ndim == 4 and z.shape[1] == self.in_dim, f"expected [N, {self.in_dim}, H, W], got {list(z.shape)}"
+        return self.net(z)
+
+    def predict_proba(self, z: torch.Tensor) -> torch.Tensor:
+        """Softmax output [N, K, H, W]."""
+        return self.forward(z).softmax(dim=1)
+
+
+def make_segmenter(name: str, in_dim: int, num_classes: int, hidden: int = 128) -> ConvSegmenter:
+    """Build one of mlp1, mlp3, fcn3, fcn5, fcn7, fcn9."""
+    if name not in SEGMENTERS:
+        raise ValueError(f"unknown segmenter {name!r} (choose from {', '.join(SEGMENTERS)})")
+    layers, kernel = SEGMENTERS[name]
+    return ConvSegmenter(in_dim, num_classes, layers=layers, kernel=kernel, hidden=hidden)

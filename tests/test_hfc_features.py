@@ -1,0 +1,81 @@
+"""Eq. 8 and the exact fused projection: fused == naive (whole image, sampled pixels, masked layers)."""
+
+import pytest
+import torch
+from toygen import ToyGenerator, single_thread  # noqa: F401
+
+from hfc.features import FusedLinear, gather_pixels, layer_slices, sample_at, sample_features_at, upsample_concat
+from hfc.generator import layer_channels
+
+
+@pytest.fixture(scope="module")
+def feats():
+    gen = ToyGenerator()
+    with torch.no_grad():
+        _, features = gen.synthesize(gen.sample_ws(2, seed=3))
+    return gen, features
+
+
+def test_layer_slices_cover_the_concatenation(feats):
+    gen, features = feats
+    slices = layer_slices(layer_channels(gen))
+    h = upsample_concat(features, 32)
+    assert h.shape == (2, 144, 32, 32) and slices[-1].stop == 144
+    assert [sl.stop - sl.start for sl in slices] == [f.shape[1] for f in features]
+    assert torch.allclose(h[:, slices[-1]], features[-1])  # the 32x32 layer is not resampled
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_fused_equals_naive_whole_image(feats, size):
+    gen, features = feats
+    proj = FusedLinear(layer_channels(gen), 24)
+    fused, naive = proj(features, size), proj.naive(features, size)
+    assert fused.shape == naive.shape == (2, 24, size, size)
+    assert (fused - naive).abs().max() < 1e-5
+
+
+def test_fused_gradients_equal_naive(feats):
+    gen, features = feats
+    proj = FusedLinear(layer_channels(gen), 8)
+    target = torch.randn(2, 8, 32, 32)
+    grads = []
+    for path in (proj.forward, proj.naive):
+        proj.zero_grad()
+        ((path(features, 32) - target) ** 2).mean().backward()
+        grads.append((proj.weight.grad.clone(), proj.bias.grad.clone()))
+    assert (grads[0][0] - grads[1][0]).abs().max() < 1e-6
+    assert (grads[0][1] - grads[1][1]).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("pixels", [5, 600])  # 5: every layer sampled raw; 600: low-res layers projected first
+def test_fused_at_sampled_pixels_equals_naive(feats, pixels):
+    gen, features = feats
+    proj = FusedLinear(layer_channels(gen), 24)
+    coords = torch.randint(0, 32, (2, pixels, 2), generator=torch.Generator().manual_seed(1))
+    at = proj.at(features, coords, 32)
+    ref = gather_pixels(proj.naive(features, 32), coords)
+    assert at.shape == (2, pixels, 24)
+    assert (at - ref).abs().max() < 1e-5
+    shared = proj.at(features, coords[0], 32)  # [P, 2] coordinates shared by the batch
+    assert (shared - gather_pixels(proj.naive(features, 32), coords[0])).abs().max() < 1e-5
+
+
+def test_sampled_raw_features_equal_eq8(feats):
+    _, features = feats
+    coords = torch.randint(0, 48, (2, 100, 2), generator=torch.Generator().manual_seed(2))
+    ref = gather_pixels(upsample_concat(features, 48), coords)
+    assert (sample_features_at(features, coords, 48) - ref).abs().max() < 1e-6
+    assert (sample_at(features[0], coords, 48) - ref[..., :32]).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("first", [0, 1, 3, 5, 7])
+def test_dropping_layers_equals_masking_their_channels(feats, first):
+    """Eq. 11: M_{1,s-1} o H zeroes the channels of layers before s == leaving them out of the fused sum."""
+    gen, features = feats
+    proj = FusedLinear(layer_channels(gen), 16)
+    masked = [torch.zeros_like(h) if i < first else h for i, h in enumerate(features)]
+    kept = range(first, len(features))
+    assert (proj(features, 32, layers=kept) - proj.naive(masked, 32)).abs().max() < 1e-5
+    coords = torch.randint(0, 32, (2, 50, 2), generator=torch.Generator().manual_seed(4))
+    ref = gather_pixels(proj.naive(masked, 32), coords)
+    assert (proj.at(features, coords, 32, layers=kept) - ref).abs().max() < 1e-5
