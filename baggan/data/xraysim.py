@@ -41,7 +41,7 @@ class SimConfig:
     threat_classes: tuple[str, ...] = PIDRAY.names  # categories drawn (uniformly) for threats
     clutter_min: int = 5                  # clutter items per bag, drawn uniformly in [min, max]
     clutter_max: int = 30
-    small_parts_max: int = 25             # extra loose small metal parts per bag, uniformly in [0, max]
+    small_parts_max: int = 15             # extra loose small metal parts per bag, uniformly in [0, max]
     bag_types: tuple[str, ...] = BAG_TYPES
     fov_margin: tuple[float, float] = (0.9, 1.15)  # field of view / bag extent (< 1 crops the bag's ends)
     photons_per_mm2: float = 1.5e4        # unattenuated photons per mm^2 at each energy (noise level)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from baggan.data.xray.clutter import CLUTTER, small_metal, zip_puller
-from baggan.data.xray.geometry import (Circle, Part, Poly, Pose, Stroke, arc, bezier, blob, bounds, box, move_all,
-                                       rect, rounded_rect, tube)
+from baggan.data.xray.geometry import (Circle, Part, Poly, Pose, Stroke, arc, bezier, blob, bounds, box,
+                                       merge_similar, move_all, rect, rounded_rect, tube)
 from baggan.data.xray.threats import THREATS
 
 BAG_TYPES = ("suitcase", "softbag", "backpack")
@@ -40,7 +40,7 @@ class Scene:
 def _shell(material: str, outline: np.ndarray, depth: float, panel: float, rim: float) -> list[Part]:
     """Bag panels seen from above (top and bottom layers) and the side walls as a bulging rim band."""
     return [Part(material, (Poly(outline),), 2 * panel),
-            Part(material, (Stroke(outline, rim, closed=True),), depth * panel / rim * 0.6, rim / 2)]
+            Part(material, (Stroke(outline, rim, closed=True),), depth * panel / rim * 0.35, rim / 2)]
 
 
 def _zip_track(rng: np.random.Generator, path: np.ndarray, closed: bool = False) -> list[Part]:
@@ -56,7 +56,7 @@ def _zip_track(rng: np.random.Generator, path: np.ndarray, closed: bool = False)
     return parts
 
 
-def suitcase(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float]]:
+def suitcase(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, float]]:
     """Trolley suitcase, hard or soft shell: rails, telescopic handle, wheels, carry handle, zip, straps."""
     w, h = rng.uniform(55, 76), rng.uniform(38, 50)
     hard = rng.random() < 0.5
@@ -95,17 +95,18 @@ def suitcase(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float]]
             strap = np.array([[-w * 0.45, y + rng.normal(0, 1)], [w * 0.45, y + rng.normal(0, 1)]])
             parts.append(Part("textile", (Stroke(strap, 2.5),), 0.4))
             parts.append(box("plastic", rect(3, 4, 0, y), 1.0, 0.3))
-    return parts, (w - 8, h - 8)
+    return parts, (w - 8, h - 8, depth)
 
 
-def softbag(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float]]:
+def softbag(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, float]]:
     """Duffel, tote or shoulder bag: soft fabric shell, two strap handles with rings, top zip, shoulder strap."""
     w, h = rng.uniform(42, 66), rng.uniform(28, 42)
     outline = blob(rng, w / 2, h / 2, rough=0.06, n=48)
     outline = np.clip(outline, [-w / 2, -h / 2], [w / 2, h / 2])
     fabric = str(rng.choice(["textile", "pvc", "plastic"]))
     panel = {"textile": 0.3, "pvc": 0.08, "plastic": 0.1}[fabric]
-    parts = _shell(fabric, outline, rng.uniform(18, 30), panel, rng.uniform(1.5, 3.5))
+    depth = rng.uniform(18, 30)
+    parts = _shell(fabric, outline, depth, panel, rng.uniform(1.5, 3.5))
     for side in (-1, 1):  # strap handles, sewn on with metal rings
         x0, x1 = rng.uniform(-w * 0.3, -w * 0.15), rng.uniform(w * 0.15, w * 0.3)
         loop = bezier([[x0, side * h * 0.35], [x0, side * h * 0.95], [x1, side * h * 0.95], [x1, side * h * 0.35]], 20)
@@ -123,15 +124,16 @@ def softbag(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float]]:
         for end in (strap[0], strap[-1]):
             parts.append(Part("steel", (Poly(rounded_rect(3.5, 5.0, 1.0, *end)),
                                         Poly(rounded_rect(2.0, 3.5, 0.5, *end), erase=True)), 0.5, 0.1))
-    return parts, (w - 6, h - 6)
+    return parts, (w - 6, h - 6, depth)
 
 
-def backpack(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float]]:
+def backpack(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, float]]:
     """Backpack: rounded fabric body, padded shoulder straps with buckles, zip arcs, back frame bars."""
     w, h = rng.uniform(42, 54), rng.uniform(30, 38)  # long axis along x
     outline = rounded_rect(w, h, rng.uniform(6, 12), n=10)
     outline[:, 0] += np.where(outline[:, 0] < 0, 1.0, 0.0) * np.abs(outline[:, 1]) * 0.15
-    parts = _shell("textile", outline, rng.uniform(15, 25), 0.3, rng.uniform(1.5, 3.0))
+    depth = rng.uniform(15, 25)
+    parts = _shell("textile", outline, depth, 0.3, rng.uniform(1.5, 3.0))
     for y in (-h * 0.22, h * 0.22):  # shoulder straps (foam-padded) and their buckles
         strap = bezier([[-w * 0.45, y], [-w * 0.1, y * 1.6], [w * 0.2, y * 0.6], [w * 0.45, y * 0.7]], 20)
         parts.append(Part("textile", (Stroke(strap, 5.5),), 1.5, 1.0))
@@ -147,55 +149,66 @@ def backpack(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float]]
             parts.append(Part("aluminium", (Poly(rect(w * 0.75, 2.0, 0, y)),), 0.3))
     loop = bezier([[-w / 2 + 1, -3], [-w / 2 - 4, -3], [-w / 2 - 4, 3], [-w / 2 + 1, 3]], 12)
     parts.append(Part("textile", (Stroke(loop, 2.5),), 0.5, 0.3))
-    return parts, (w - 6, h - 6)
+    return parts, (w - 6, h - 6, depth)
 
 
 BAGS = {"suitcase": suitcase, "softbag": softbag, "backpack": backpack}
 
 
 class _Packer:
-    """Places items in the bag's interior; with `tries` > 1 each item takes the least crowded of that many
-    random positions (a coarse occupancy grid of 2 cm cells), which spreads the packing like a real bag."""
+    """Places items in the bag's interior (w, h, depth in cm). With `tries` > 1 an item takes the least
+    filled of that many random positions on a grid of 2 cm cells that sums the items' thicknesses over
+    their footprints, which spreads the packing like a real bag; soft items (clothes) are squeezed to fit
+    the bag's depth."""
 
     cell = 2.0
 
-    def __init__(self, interior: tuple[float, float]):
-        self.ix, self.iy = interior[0] / 2, interior[1] / 2
-        nx, ny = max(int(interior[0] / self.cell), 1), max(int(interior[1] / self.cell), 1)
-        self.grid = np.zeros((ny, nx))
-        self.gx = (np.arange(nx) + 0.5) * (interior[0] / nx) - self.ix
-        self.gy = (np.arange(ny) + 0.5) * (interior[1] / ny) - self.iy
+    def __init__(self, interior: tuple[float, float, float]):
+        self.ix, self.iy, self.depth = interior[0] / 2, interior[1] / 2, interior[2]
+        self.nx, self.ny = max(int(interior[0] / self.cell), 1), max(int(interior[1] / self.cell), 1)
+        self.grid = np.zeros((self.ny, self.nx))
+
+    def _window(self, x: float, y: float, r: float) -> tuple[int, int, int, int]:
+        """Grid cells (j0, j1, i0, i1) of the square footprint of half-size r around (x, y)."""
+        i0 = min(max(int((x - r + self.ix) / self.cell), 0), self.nx - 1)
+        j0 = min(max(int((y - r + self.iy) / self.cell), 0), self.ny - 1)
+        i1 = max(min(int((x + r + self.ix) / self.cell) + 1, self.nx), i0 + 1)
+        j1 = max(min(int((y + r + self.iy) / self.cell) + 1, self.ny), j0 + 1)
+        return j0, j1, i0, i1
 
     def place(self, rng: np.random.Generator, parts: list[Part], aligned: bool = False, tries: int = 1,
-              shrink: float = 1.0) -> list[Part]:
+              shrink: float = 1.0, soft: bool = False) -> list[Part]:
         """Move an item (centred first) to a random pose inside the (shrunk) interior."""
         lo, hi = bounds(parts)
         ext = hi - lo
         ix, iy = self.ix * shrink, self.iy * shrink
-        fit = min(1.0, 0.95 * 2 * max(ix, iy) / max(ext.max(), 1e-6))
-        half = 0.5 * fit * ext.max()
+        fit = min(1.0, 0.95 * 2 * max(ix, iy) / max(float(ext.max()), 1e-6))
+        half = 0.5 * fit * float(ext.max())
         rx, ry = max(ix - half, 0.3 * ix), max(iy - half, 0.3 * iy)
-        r2 = max(0.25 * fit * fit * ext[0] * ext[1], self.cell ** 2)
+        r = 0.5 * fit * math.sqrt(ext[0] * ext[1])  # footprint: square of the item's area
+        sat = np.pad(self.grid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
         best = None
-        for _ in range(tries):
-            x, y = rng.uniform(-rx, rx), rng.uniform(-ry, ry)
-            if tries == 1:
-                best = (0.0, x, y, None)
-                break
-            disc = (self.gx[None, :] - x) ** 2 + (self.gy[:, None] - y) ** 2 < r2
-            cost = float(self.grid[disc].mean()) if disc.any() else 0.0
-            if best is None or cost < best[0]:
-                best = (cost, x, y, disc)
-        _, x, y, disc = best
-        if disc is not None:
-            self.grid[disc] += 1.0
-        angle = rng.normal(0, 0.15) + rng.choice([0.0, math.pi / 2]) if aligned else rng.uniform(0, 2 * math.pi)
+        for x, y in zip(rng.uniform(-rx, rx, tries).tolist(), rng.uniform(-ry, ry, tries).tolist()):
+            j0, j1, i0, i1 = self._window(x, y, r)
+            filled = (sat[j1, i1] - sat[j0, i1] - sat[j1, i0] + sat[j0, i0]) / ((j1 - j0) * (i1 - i0))
+            if best is None or filled < best[0]:
+                best = (filled, x, y, (j0, j1, i0, i1))
+        filled, x, y, (j0, j1, i0, i1) = best
+        thick = max(p.thickness for p in parts) * fit
+        if soft and filled + thick > self.depth:  # squeeze clothes into the room left
+            squeeze = max((self.depth - filled) / thick, 0.25)
+            parts = [p._replace(thickness=p.thickness * squeeze, bevel=p.bevel * squeeze) for p in parts]
+            thick *= squeeze
+        self.grid[j0:j1, i0:i1] += thick
+        u = rng.random(3)
+        angle = (rng.normal(0, 0.15) + math.pi / 2 * (u[0] < 0.5)) if aligned else 2 * math.pi * u[1]
         c = (lo + hi) / 2
-        pose = Pose(-float(c[0]), -float(c[1])).then(Pose(x, y, angle, fit, bool(rng.random() < 0.5)))
+        pose = Pose(-float(c[0]), -float(c[1])).then(Pose(x, y, angle, fit, bool(u[2] < 0.5)))
         return move_all(parts, pose)
 
 
 _ALIGNED = {"book", "laptop"}
+_SOFT = {"clothes", "belt", "umbrella"}
 
 
 def sample_scene(rng: np.random.Generator, threat_rate: float, max_threats: int, threat_classes: tuple[str, ...],
@@ -205,13 +218,15 @@ def sample_scene(rng: np.random.Generator, threat_rate: float, max_threats: int,
     bag = str(rng.choice(bag_types))
     shell, interior = BAGS[bag](rng)
     scene = Scene(bag)
+    shell = merge_similar(shell)
     scene.add(shell)
     names = list(CLUTTER)
     weights = np.array([CLUTTER[n][1] for n in names])
     n_items = int(rng.integers(clutter[0], clutter[1] + 1))
     packer = _Packer(interior)
     for name in rng.choice(names, size=n_items, p=weights / weights.sum()):
-        scene.add(packer.place(rng, CLUTTER[name][0](rng), aligned=name in _ALIGNED, tries=6))
+        item = merge_similar(CLUTTER[name][0](rng))
+        scene.add(packer.place(rng, item, aligned=name in _ALIGNED, tries=6, soft=name in _SOFT))
     for _ in range(int(rng.integers(0, small_parts + 1))):
         scene.add(packer.place(rng, small_metal(rng)))
     scene.n_clutter = n_items

@@ -25,24 +25,25 @@ def clothes(rng: np.random.Generator) -> list[Part]:
     outline = blob(rng, a, b, rough=rng.uniform(0.1, 0.3))
     depth = rng.uniform(1.0, 5.0)
     parts = [Part("textile", (Poly(outline),), depth, rng.uniform(2.0, 5.0))]
+    folds = []
     for _ in range(int(rng.integers(2, 6))):  # folds: extra layers along curved bands
         p0 = rng.uniform([-a, -b], [a, b]) * 0.6
         p1 = p0 + rng.normal(0, 1, 2) * a * 0.6
-        band = bezier([p0, (p0 + p1) / 2 + rng.normal(0, 3, 2), p1], 10)
-        parts.append(Part("textile", (Stroke(band, rng.uniform(1.5, 4.0)),), depth * rng.uniform(0.2, 0.5),
-                          1.5))
+        folds.append(Stroke(bezier([p0, (p0 + p1) / 2 + rng.normal(0, 3, 2), p1], 10), rng.uniform(1.5, 4.0)))
+    parts.append(Part("textile", tuple(folds), depth * rng.uniform(0.2, 0.5), 1.5))
     extra = rng.random()
     if extra < 0.25:  # buttons
         x = rng.uniform(-a, a) * 0.4
-        for y in np.linspace(-b * 0.6, b * 0.6, int(rng.integers(3, 7))):
-            parts.append(Part(rng.choice(["plastic", "steel"]), (Circle((x, y), rng.uniform(0.5, 0.9)),), 0.3))
+        r = rng.uniform(0.5, 0.9)
+        ys = np.linspace(-b * 0.6, b * 0.6, int(rng.integers(3, 7)))
+        parts.append(Part(rng.choice(["plastic", "steel"]), tuple(Circle((x, y), r) for y in ys), 0.3))
     elif extra < 0.45:  # a zip with its puller
         zip_line = bezier([[-a * 0.5, -b * 0.5], [0, rng.uniform(-3, 3)], [a * 0.5, b * 0.4]], 12)
         parts.append(Part("steel", (Stroke(zip_line, 0.55),), 0.12))
         parts += move_all(zip_puller(rng), Pose(*zip_line[-1], rng.uniform(0, 2 * math.pi)))
     elif extra < 0.55:  # jeans rivets
-        for _ in range(int(rng.integers(4, 8))):
-            parts.append(Part("copper", (Circle(tuple(rng.uniform([-a, -b], [a, b]) * 0.5), 0.45),), 0.35))
+        spots = rng.uniform([-a, -b], [a, b], size=(int(rng.integers(4, 8)), 2)) * 0.5
+        parts.append(Part("copper", tuple(Circle(tuple(c), 0.45) for c in spots), 0.35))
     return parts
 
 
@@ -249,7 +250,7 @@ def zip_puller(rng: np.random.Generator) -> list[Part]:
     tab = rounded_rect(length, w, w * 0.45, length / 2 + 0.9)
     hole = rounded_rect(length * 0.45, w * 0.45, w * 0.2, length * 0.75 + 0.9)
     return [Part("steel", (Poly(rect(1.4, 1.1, 0.0)),), 0.5, 0.0, 0.1),
-            Part(rng.choice(["steel", "copper"]), (Poly(tab), Poly(hole, erase=True)), 0.18, 0.05)]
+            Part(rng.choice(["steel", "copper"]), (Poly(tab), Poly(hole, erase=True)), 0.12, 0.05)]
 
 
 def food(rng: np.random.Generator) -> list[Part]:
@@ -336,7 +337,7 @@ def pens(rng: np.random.Generator) -> list[Part]:
 CLUTTER: dict[str, tuple[Builder, float]] = {
     "clothes": (clothes, 2.0), "shoes": (shoes, 0.6), "bottle": (bottle, 1.0), "book": (book, 0.8),
     "laptop": (laptop, 0.5), "charger": (charger, 0.8), "cable": (cable, 1.6), "toiletry": (toiletry, 1.2),
-    "coins": (coins, 0.6), "keys": (keys, 0.6), "small_metal": (small_metal, 2.5), "food": (food, 0.8),
+    "coins": (coins, 0.6), "keys": (keys, 0.6), "small_metal": (small_metal, 1.5), "food": (food, 0.8),
     "umbrella": (umbrella, 0.3), "belt": (belt, 0.4), "headphones": (headphones, 0.4), "glasses": (glasses, 0.4),
     "pens": (pens, 0.6),
 }

@@ -71,6 +71,11 @@ class Poly(NamedTuple):
         """Lower and upper corners of the bounding box."""
         return self.pts.min(0), self.pts.max(0)
 
+    def area(self) -> float:
+        """Enclosed area (shoelace formula)."""
+        x, y = self.pts[:, 0], self.pts[:, 1]
+        return 0.5 * abs(float(x[:-1] @ y[1:] - y[:-1] @ x[1:] + x[-1] * y[0] - y[-1] * x[0]))
+
 
 class Circle(NamedTuple):
     """Filled disc."""
@@ -87,6 +92,10 @@ class Circle(NamedTuple):
         """Lower and upper corners of the bounding box."""
         c = np.asarray(self.center, float)
         return c - self.r, c + self.r
+
+    def area(self) -> float:
+        """Area of the disc."""
+        return math.pi * self.r * self.r
 
 
 class Ellipse(NamedTuple):
@@ -108,6 +117,10 @@ class Ellipse(NamedTuple):
         r = max(self.axes)
         return c - r, c + r
 
+    def area(self) -> float:
+        """Area of the ellipse."""
+        return math.pi * self.axes[0] * self.axes[1]
+
 
 class Stroke(NamedTuple):
     """A polyline of the given width (a wire, a strap, a rim)."""
@@ -125,10 +138,15 @@ class Stroke(NamedTuple):
         """Lower and upper corners of the bounding box."""
         return self.pts.min(0) - self.width / 2, self.pts.max(0) + self.width / 2
 
+    def area(self) -> float:
+        """Area covered by the stroke (length x width)."""
+        return self.length() * self.width
+
     def length(self) -> float:
         """Length of the polyline (cm)."""
-        p = np.vstack([self.pts, self.pts[:1]]) if self.closed else self.pts
-        return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
+        d = self.pts[1:] - self.pts[:-1]
+        total = float(np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]).sum())
+        return total + (math.dist(self.pts[0], self.pts[-1]) if self.closed else 0.0)
 
 
 Op = Union[Poly, Circle, Ellipse, Stroke]
@@ -149,6 +167,11 @@ class Part(NamedTuple):
         return Part(self.material, tuple(op.moved(pose) for op in self.ops), self.thickness * s,
                     self.bevel * s, self.wall * s)
 
+    def area(self) -> float:
+        """Approximate projected area: drawn ops minus erased ones (overlaps counted twice), > 0."""
+        drawn = sum(op.area() for op in self.ops if not op.erase)
+        return max(drawn - sum(op.area() for op in self.ops if op.erase), 0.1 * drawn)
+
     def stroke_volume(self) -> float | None:
         """Volume (cm^3) when the part is made of strokes only (used to conserve mass of thin lines)."""
         if not self.ops or not all(type(op) is Stroke and not op.erase for op in self.ops):
@@ -165,6 +188,15 @@ class Part(NamedTuple):
 def move_all(parts: list[Part], pose: Pose) -> list[Part]:
     """All parts under `pose`."""
     return [p.moved(pose) for p in parts]
+
+
+def merge_similar(parts: list[Part]) -> list[Part]:
+    """Parts of equal material and profile joined into one part each (fewer, larger stamps; drawing order
+    between the groups changes, which only matters for overlapping erasing ops)."""
+    groups: dict[tuple, list] = {}
+    for p in parts:
+        groups.setdefault((p.material, p.thickness, p.bevel, p.wall), []).extend(p.ops)
+    return [Part(m, tuple(ops), t, b, w) for (m, t, b, w), ops in groups.items()]
 
 
 def bounds(parts: list[Part]) -> tuple[np.ndarray, np.ndarray]:
@@ -284,5 +316,5 @@ def random_walk(rng: np.random.Generator, start, n: int, step: float, turn: floa
     return np.array(pts)
 
 
-__all__ = ["Pose", "Poly", "Circle", "Ellipse", "Stroke", "Op", "Part", "move_all", "bounds", "centred", "tube",
+__all__ = ["Pose", "Poly", "Circle", "Ellipse", "Stroke", "Op", "Part", "move_all", "merge_similar", "bounds", "centred", "tube",
            "cylinder", "box", "ring", "rect", "rounded_rect", "arc", "ellipse_pts", "blob", "ribbon", "bezier", "random_walk"]

@@ -11,7 +11,9 @@ part at a pixel is
 
 so a tube of diameter D (T = D, b = D/2) gets the exact chord 2 sqrt(d (D - d)). Strokes narrower than a
 couple of pixels are drawn one or more pixels wide and their thickness rescaled to keep the part's mass
-(volume x density) exact: thin wires never vanish at 64 x 64, they get fainter, as in a real detector.
+(volume x density) exact, and shapes whose anti-aliased footprint exceeds their true area (sub-pixel
+parts) are scaled down to it: thin wires and small parts never vanish at 64 x 64 nor gain mass, they get
+fainter, as in a real detector.
 """
 
 from __future__ import annotations
@@ -149,10 +151,14 @@ class Rasterizer:
         else:
             t = c * np.float32(t_cm)
         volume = part.stroke_volume()
-        if volume is not None and not clipped:
+        if not clipped and volume is not None:  # thin lines: exact mass
             total = float(t.sum())
             if total > 0:
                 t *= np.float32(volume * self.ppc ** 2 / total)
+        elif not clipped:  # shapes smaller than a pixel: anti-aliasing must not add area (mass)
+            drawn, true = float(c.sum()), part.area() * self.ppc ** 2
+            if drawn > true:
+                t *= np.float32(true / drawn)
         return Stamp(material_id(part.material), t, x0, y0)
 
 

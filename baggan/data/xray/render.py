@@ -37,9 +37,8 @@ import numpy as np
 
 from baggan.data.xray.materials import linear_coefficients
 
-# Hue coordinate z at these ratios R (piecewise linear, clamped).
-_R_KNOTS = np.array([1.50, 2.10, 3.30, 4.30], np.float32)
-_Z_KNOTS = np.array([0.0, 1.0, 1.0, 2.0], np.float32)
+# Hue coordinate z: 0 at R <= 1.5, 1 on [2.1, 3.3], 2 at R >= 4.3, linear in between.
+_R_KNOTS = (1.50, 2.10, 3.30, 4.30)
 # Absorption vectors (R, G, B) for organic, inorganic, metal.
 _ABSORB = np.array([[0.25, 0.80, 1.95],
                     [1.62, 0.66, 1.50],
@@ -107,10 +106,12 @@ def measure(a: np.ndarray, photons: float, blur_px: float, scatter: float, scatt
 def hue_coordinate(a_lo: np.ndarray, a_hi: np.ndarray) -> np.ndarray:
     """z in [0, 2] (0 organic, 1 inorganic, 2 metal) from the low/high attenuation ratio and, for metal,
     the attenuation (thin metal reads as inorganic)."""
-    r = (a_lo + _PRIOR_K * _PRIOR_R) / (a_hi + _PRIOR_K)
-    z = np.interp(r, _R_KNOTS, _Z_KNOTS).astype(np.float32)
-    metal = np.clip((a_hi - _METAL_A[0]) * np.float32(1.0 / (_METAL_A[1] - _METAL_A[0])), 0.0, 1.0)
-    return np.where(z > 1.0, 1.0 + (z - 1.0) * metal, z)
+    r = (a_lo + np.float32(_PRIOR_K * _PRIOR_R)) / (a_hi + np.float32(_PRIOR_K))
+    k = _R_KNOTS  # piecewise linear: 0 below k0, 1 on [k1, k2], 2 above k3
+    inorganic = np.clip((r - k[0]) * np.float32(1 / (k[1] - k[0])), 0.0, 1.0)
+    metal = np.clip((r - k[2]) * np.float32(1 / (k[3] - k[2])), 0.0, 1.0)
+    metal *= np.clip((a_hi - _METAL_A[0]) * np.float32(1.0 / (_METAL_A[1] - _METAL_A[0])), 0.0, 1.0)
+    return inorganic + metal
 
 
 _Z_LEVELS, _A_STEP, _A_LEVELS = 129, 0.01, 1501
@@ -133,11 +134,11 @@ def pseudo_colour(t_lo: np.ndarray, t_hi: np.ndarray, floor_lo: np.ndarray, cont
     a_lo = -np.log(t_lo)
     a_hi = -np.log(t_hi)
     z = hue_coordinate(_blur(a_lo, smooth_px), _blur(a_hi, smooth_px))
-    starved = np.clip((a_lo + np.log(floor_lo) + 2.5) * np.float32(1 / 1.5), 0.0, 1.0)
+    starved = np.clip((a_lo + np.log(floor_lo) + 1.5), 0.0, 1.0)
     z += (2.0 - z) * starved
     zi = (z * ((_Z_LEVELS - 1) / 2.0) + 0.5).astype(np.int32)
     ai = np.minimum(a_hi * (1.0 / _A_STEP) + 0.5, _A_LEVELS - 1).astype(np.int32)
-    return _colour_table(float(contrast))[zi * _A_LEVELS + ai]
+    return np.take(_colour_table(float(contrast)), zi * _A_LEVELS + ai, axis=0)
 
 
 __all__ = ["attenuation", "material_map", "measure", "hue_coordinate", "pseudo_colour"]
