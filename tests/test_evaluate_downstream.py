@@ -1,0 +1,175 @@
+"""Downstream protocol: DeepLabV3 / SDANet shapes and training, data plumbing, a tiny end-to-end CLI run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from evaluate_shapes import make_shapes_set, one_thread  # noqa: F401 (autouse fixture)
+
+from baggan.cli import cli
+from baggan.config import load_config
+from baggan.data.coco import CocoDataset, CocoWriter
+from baggan.errors import ConfigError, UserError
+from baggan.evaluate import downstream as ds
+from baggan.evaluate.deeplab import DeepLabV3
+from baggan.evaluate.resnet import ResNet, load_backbone_weights
+from baggan.evaluate.sdanet import SDANet
+
+TINY = {"resolution": 32, "steps": 2, "batch_size": 2, "lr": 0.01, "ratios": [0, 1], "seeds": [0], "num_real": 3,
+        "max_test": 3, "show": 2,
+        "models": [{"name": "deeplabv3", "depth": 18, "width": 8, "output_stride": 8, "head_channels": 8},
+                   {"name": "sdanet", "depth": 18, "width": 8, "head_channels": 8}]}
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    """Real, synthetic and test sets of 32² shapes scans (synthetic colours shifted)."""
+    root = tmp_path_factory.mktemp("downstream")
+    return {"real": make_shapes_set(root / "real", 4, 32, seed=1),
+            "synthetic": make_shapes_set(root / "synthetic", 4, 32, seed=2, shift=15),
+            "test": make_shapes_set(root / "test", 3, 32, seed=3)}
+
+
+@pytest.mark.parametrize("depth,stride,expected", [(18, 8, [4, 8, 8, 8]), (50, 16, [4, 8, 16, 16]),
+                                                   (34, 32, [4, 8, 16, 32])])
+def test_resnet_strides_and_channels(depth, stride, expected):
+    net = ResNet(depth, width=8, output_stride=stride)
+    feats = net(torch.zeros(1, 3, 64, 64))
+    assert net.strides == expected
+    assert [f.shape[1] for f in feats] == net.channels
+    assert [f.shape[2] for f in feats] == [64 // s for s in expected]
+
+
+@pytest.mark.parametrize("model", [DeepLabV3(5, depth=18, width=8, output_stride=8, aspp_channels=16),
+                                   DeepLabV3(5, depth=50, width=8, output_stride=16, aspp_channels=16),
+                                   SDANet(5, depth=18, width=8, fpn_channels=16, head_channels=8)])
+def test_segmenter_output_shapes(model):
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 5, 64, 64)
+        assert model(torch.randn(1, 3, 64, 96)).shape == (1, 5, 64, 96)  # not square
+
+
+def test_two_training_steps_change_the_model(sets):
+    cfg = ds.DownstreamConfig(**{**TINY, "models": [ds.ModelConfig(**m) for m in TINY["models"]]})
+    data = CocoDataset(sets["real"])
+    source = ds.ScanSource(data, ds.resolve_categories(data, None), 32, cache=True)
+    train = ds.TrainingSet([(source, i) for i in range(len(data))], ds.build_augment(cfg.augment, 0))
+    x, y = train[0]
+    assert x.shape == (3, 32, 32) and y.shape == (32, 32) and y.dtype == torch.int64
+    for mc in cfg.models:
+        model = ds.build_model(mc, 4)
+        before = [p.detach().clone() for p in model.parameters()]
+        loss = ds.train_segmenter(model, train, cfg, 0, torch.device("cpu"), mc.name)
+        assert np.isfinite(loss)
+        assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_letterbox_keeps_aspect_and_labels():
+    image = np.zeros((30, 60, 3), np.uint8)
+    label = np.zeros((30, 60), np.int64)
+    label[:, :30] = 2
+    img, lab, box = ds.letterbox(image, label, 32)
+    assert img.shape == (32, 32, 3) and lab.shape == (32, 32)
+    assert box == (8, 24, 0, 32)  # 16 rows of scan, centred
+    assert (img[:8] == 255).all() and (lab[:8] == 0).all()  # white padding, background label
+    assert set(np.unique(lab[8:24])) == {0, 2} and (lab[8:24, :16] == 2).all()
+
+
+def test_label_lookup_matches_names_across_id_schemes(tmp_path):
+    writer = CocoWriter(tmp_path / "other", [{"id": 7, "name": "wrench"}, {"id": 9, "name": "Knife"}])
+    lab = np.zeros((4, 4), np.uint8)
+    lab[0, 0], lab[1, 1] = 7, 9
+    writer.add(np.zeros((4, 4, 3), np.uint8), lab)
+    writer.close()
+    lut = ds.label_lookup(CocoDataset(tmp_path / "other"), ["Hammer", "Wrench"])
+    assert lut[7] == 2 and lut[9] == 0 and lut[0] == 0  # matched by name; unknown → background
+
+
+def test_resolve_categories(sets):
+    test = CocoDataset(sets["test"])
+    assert ds.resolve_categories(test, None) == ["Hammer", "Powerbank", "Wrench"]
+    assert ds.resolve_categories(test, ["wrench", "hammer"]) == ["Wrench", "Hammer"]
+    with pytest.raises(UserError, match="'Gun' is not a category of the test set"):
+        ds.resolve_categories(test, ["Gun"])
+
+
+def test_config_validation(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "resolution": 40}))
+    with pytest.raises(ConfigError, match="resolution: must be a multiple of 32"):
+        load_config(path, ds.DownstreamConfig)
+    path.write_text(yaml.safe_dump({**TINY, "ratios": [0, -1]}))
+    with pytest.raises(ConfigError, match="ratios"):
+        load_config(path, ds.DownstreamConfig)
+    path.write_text(yaml.safe_dump({**TINY, "models": [{"name": "unet"}]}))
+    with pytest.raises(ConfigError, match="models"):
+        load_config(path, ds.DownstreamConfig)
+    cfg = load_config(Path(__file__).parents[1] / "configs/eval/downstream-cpu.yaml", ds.DownstreamConfig)
+    assert cfg.ratio_names == ["1:0", "1:1", "1:2", "1:5", "1:10"]
+
+
+def test_plan_runs_needs_enough_synthetic_scans():
+    cfg = ds.DownstreamConfig(**{**TINY, "ratios": [0, 1, 5], "num_real": 2, "models": [ds.ModelConfig("sdanet")]})
+    assert ds.plan_runs(cfg, 4, 10, Path("s")) == (2, {"1:0": 0, "1:1": 2, "1:5": 10})
+    with pytest.raises(UserError, match="ratio 1:5 with R = 2 needs 10 synthetic scans"):
+        ds.plan_runs(cfg, 4, 9, Path("s"))
+
+
+def test_backbone_weights_round_trip(tmp_path):
+    src = ResNet(18, width=8)
+    torch.save(src.state_dict(), tmp_path / "w.pt")
+    dst = ResNet(18, width=8)
+    load_backbone_weights(dst, tmp_path / "w.pt")
+    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values()))
+    with pytest.raises(UserError, match="does not fit"):
+        load_backbone_weights(ResNet(18, width=16), tmp_path / "w.pt")
+    (tmp_path / "bad.pt").write_text("not a checkpoint")
+    with pytest.raises(UserError, match="not a torch state dict"):
+        load_backbone_weights(dst, tmp_path / "bad.pt")
+
+
+def test_downstream_end_to_end(sets, tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["evaluate", "downstream", "--config", str(cfg), "--real", str(sets["real"]),
+                                      "--synthetic", str(sets["synthetic"]), "--test", str(sets["test"]),
+                                      "--outdir", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"report: {out / 'downstream.md'}" in result.output
+    data = json.loads((out / "downstream.json").read_text())
+    assert len(data["runs"]) == 4  # 2 models × 2 ratios × 1 seed
+    assert data["data"]["classes"] == ["background", "Hammer", "Powerbank", "Wrench"]
+    for model in data["summary"].values():
+        assert set(model) == {"1:0", "1:1"} and model["1:1"]["synthetic"] == 3
+        assert 0.0 <= model["1:0"]["wiou"][0] <= 1.0
+    md = (out / "downstream.md").read_text()
+    assert "| R:A | real | synthetic | mIoU % |" in md and "![downstream.png](downstream.png)" in md
+    for png in ("downstream.png", "predictions.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("breakage,message", [
+    ("missing", "--real {real}: directory not found"),
+    ("not_ours", "--real {real}: not a data set in the toolkit's format"),
+    ("malformed", "malformed JSON"),
+])
+def test_downstream_bad_inputs_are_one_line_errors(sets, tmp_path, breakage, message):
+    real = tmp_path / "real"
+    if breakage != "missing":
+        real.mkdir()
+    if breakage == "malformed":
+        (real / "annotations.json").write_text("{")
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    result = CliRunner().invoke(cli, ["evaluate", "downstream", "--config", str(cfg), "--real", str(real),
+                                      "--synthetic", str(sets["synthetic"]), "--test", str(sets["test"]),
+                                      "--outdir", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert message.format(real=real) in result.output
+    assert len(result.output.strip().splitlines()) == 1
