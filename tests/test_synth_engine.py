@@ -80,6 +80,31 @@ def test_resume_after_a_kill_between_shards_matches_an_uninterrupted_run(tmp_pat
     assert snapshot(tmp_path / "cut") == snapshot(tmp_path / "full")
 
 
+def test_a_full_disk_leaves_finished_shards_valid_and_resume_completes(tmp_path, monkeypatch):
+    import errno
+
+    import baggan.data.coco as coco
+
+    settings = dict(n=12, shard_size=4, batch=3, min_area=3)
+    real, calls = coco.write_image_atomic, []
+
+    def fill_up(path, image):
+        calls.append(path)
+        if len(calls) > 2 * 6:  # 6 scans (image + label each) fit on the "disk"
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, image)
+
+    monkeypatch.setattr(coco, "write_image_atomic", fill_up)
+    with pytest.raises(OSError, match="No space"):
+        run_toy(tmp_path / "cut", **settings)
+    assert [d.name for d in dataset_dirs(tmp_path / "cut")] == ["shard-00000"]
+    assert len(CocoDataset(tmp_path / "cut" / "shard-00000")) == 4
+    monkeypatch.setattr(coco, "write_image_atomic", real)
+    assert run_toy(tmp_path / "cut", **settings).shards_written == [1, 2]
+    run_toy(tmp_path / "full", **settings)
+    assert snapshot(tmp_path / "cut") == snapshot(tmp_path / "full")
+
+
 def test_resume_refuses_other_settings(tmp_path):
     run_toy(tmp_path, n=4, shard_size=2, batch=2)
     with pytest.raises(UserError, match="psi"):

@@ -149,14 +149,15 @@ class Summary:
 
 
 def _steering(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s: SynthSettings,
-              outdir: Path, device: torch.device | str) -> dict | None:
+              outdir: Path, device: torch.device | str, progress: bool) -> dict | None:
     """Load DIR/steer.json or fit the steering direction on `s.calibration` candidates (None if it cannot)."""
     path = outdir / STEER_FILE
     if path.is_file():
         return read_json(path)
     seeds = [candidate_seed(s.seed, CALIBRATION_SHARD, j) for j in range(s.calibration)]
     ws, accepted = [], []
-    for i in tqdm(range(0, len(seeds), s.batch), desc="calibrating steering", unit="batch", leave=False):
+    for i in tqdm(range(0, len(seeds), s.batch), desc="calibrating steering", unit="batch", leave=False,
+                  disable=not progress):
         b = annotate_batch(annotate, sampler(seeds[i:i + s.batch]).to(device), table)
         ws.append(torch.from_numpy(b.ws))
         accepted += [has_category(lab, s.threat, s.min_area) for lab in b.labels]
@@ -164,10 +165,40 @@ def _steering(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s
     if acc.all() or not acc.any():
         return None
     d = fit_direction(ws_all[acc], ws_all[~acc])
-    info = {"alpha": s.steer, "calibration": s.calibration, "calibration_acceptance": float(acc.float().mean()),
-            "direction": d.tolist()}
+    info = {"calibration": s.calibration, "calibration_acceptance": float(acc.float().mean()), "direction": d.tolist()}
     write_json_atomic(path, info)
     return info
+
+
+def _fill_shard(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s: SynthSettings, k: int,
+                device: torch.device | str, sw: ShardWriter, writer: BackgroundWriter, bar: tqdm) -> tuple[int, int]:
+    """Annotate shard k's candidates in order until it has its accepted scans; queue them. → (accepted, examined)."""
+    need = s.shard_need(k)
+    limit = need * s.max_tries if s.threat is not None else need
+    accepted = examined = j = 0
+    while accepted < need and j < limit:
+        size = min(s.batch, need - accepted) if s.threat is None else min(s.batch, limit - j)
+        seeds = [candidate_seed(s.seed, k, j + i) for i in range(size)]
+        b = annotate_batch(annotate, sampler(seeds).to(device), table)
+        rows = []
+        for i in range(size):
+            if accepted == need:
+                break  # later candidates of this batch are discarded: the content does not depend on the batch
+            examined += 1
+            if s.threat is not None and not has_category(b.labels[i], s.threat, s.min_area):
+                continue
+            accepted += 1
+            # 4 decimals: batched kernels may differ in the last float bits between batch sizes
+            meta = {"seed": s.seed, "shard": k, "candidate": j + i, "z_seed": seeds[i], "psi": s.psi,
+                    "confidence": round(float(b.confidence[i]), 4)}
+            if sampler.alpha:
+                meta["steer"] = sampler.alpha
+            rows.append((b.images[i], b.labels[i], b.ws[i], meta))
+        writer.submit(sw.add_rows, rows)
+        bar.update(len(rows))
+        bar.set_postfix(shard=k, accept=f"{accepted / max(examined, 1):.2f}")
+        j += size
+    return accepted, examined
 
 
 def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categories: list[dict],
@@ -195,7 +226,7 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
     sampler = LatentSampler(sample_ws, s.psi)
     steering, warnings = None, []
     if s.steer and todo:
-        steering = _steering(annotate, sampler, table, s, outdir, device)
+        steering = _steering(annotate, sampler, table, s, outdir, device, progress)
         if steering is None:
             warnings.append("calibration scans were all accepted or all rejected: no steering direction, "
                             "plain rejection sampling used")
@@ -215,35 +246,13 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
     try:
         for k in todo:
             clear_partial(outdir, k)
-            need, t_shard = s.shard_need(k), time.perf_counter()
+            t_shard = time.perf_counter()
             sw = ShardWriter(outdir, k, categories, s.shard_target(k), s.min_area, s.fill_holes, s.polygons,
                              {"description": f"baggan synthesis, shard {k}", "seed": s.seed})
-            accepted = examined = j = 0
-            limit = need * s.max_tries if s.threat is not None else need
-            while accepted < need and j < limit:
-                size = min(s.batch, need - accepted) if s.threat is None else min(s.batch, limit - j)
-                seeds = [candidate_seed(s.seed, k, j + i) for i in range(size)]
-                b = annotate_batch(annotate, sampler(seeds).to(device), table)
-                rows = []
-                for i in range(size):
-                    if accepted == need:
-                        break
-                    examined += 1
-                    if s.threat is not None and not has_category(b.labels[i], s.threat, s.min_area):
-                        continue
-                    accepted += 1
-                    # 4 decimals: batched kernels may differ in the last float bits between batch sizes
-                    meta = {"seed": s.seed, "shard": k, "candidate": j + i, "z_seed": seeds[i], "psi": s.psi,
-                            "confidence": round(float(b.confidence[i]), 4)}
-                    if sampler.alpha:
-                        meta["steer"] = sampler.alpha
-                    rows.append((b.images[i], b.labels[i], b.ws[i], meta))
-                writer.submit(sw.add_rows, rows)
-                bar.update(len(rows))
-                bar.set_postfix(shard=k, accept=f"{accepted / max(examined, 1):.2f}")
-                j += size
-            if accepted < need:
-                warnings.append(f"shard {k}: only {accepted}/{need} scans accepted after {examined} candidates")
+            accepted, examined = _fill_shard(annotate, sampler, table, s, k, device, sw, writer, bar)
+            if accepted < s.shard_need(k):
+                warnings.append(f"shard {k}: only {accepted}/{s.shard_need(k)} scans accepted after {examined} "
+                                "candidates")
             stats = {"rank": rank, "candidates": examined, "accepted": accepted,
                      "seconds": round(time.perf_counter() - t_shard, 3)}
             writer.submit(finish, sw, k, stats)
@@ -255,9 +264,9 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
         bar.close()
     writer.close()
     index = rebuild_index(outdir, **index_meta)
+    steer_info = steering and dict({k: v for k, v in steering.items() if k != "direction"}, alpha=s.steer)
     return Summary(outdir, rank, world, todo, [k for k in mine if k not in todo], written,
-                   time.perf_counter() - t0, index, steering and {k: v for k, v in steering.items() if k != "direction"},
-                   warnings)
+                   time.perf_counter() - t0, index, steer_info, warnings)
 
 
 def rank_world() -> tuple[int, int]:
