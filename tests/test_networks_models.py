@@ -91,8 +91,7 @@ def test_feature_generator_protocol_and_features():
 
 
 def test_equalised_lr_scaling():
-    """Weights are stored N(0,1)/lr and used x lr/sqrt(fan_in): unit-variance effective weights x lr... and
-    the mapping's biases are scaled by its lr multiplier."""
+    """Weights are stored as N(0, 1)/lr and used x lr/sqrt(fan_in) (He scaling at run time); biases x lr."""
     fc = FullyConnectedLayer(400, 300, lr_multiplier=0.01, bias_init=0.5)
     assert fc.weight_gain == pytest.approx(0.01 / 20) and fc.bias_gain == 0.01
     assert fc.weight.std().item() == pytest.approx(100, rel=0.05)

@@ -58,15 +58,8 @@ def _fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
 class FullyConnectedLayer(nn.Module):
     """Dense layer with equalised learning rate and an optional fused activation."""
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        bias: bool = True,
-        activation: str = "linear",
-        lr_multiplier: float = 1.0,
-        bias_init: float = 0.0,
-    ):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.activation = activation
@@ -93,17 +86,8 @@ class FullyConnectedLayer(nn.Module):
 class Conv2dLayer(nn.Module):
     """Convolution with equalised learning rate, FIR up/down-sampling, fused bias/activation and clamping."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        bias: bool = True,
-        activation: str = "linear",
-        up: int = 1,
-        down: int = 1,
-        conv_clamp: float | None = None,
-    ):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
+                 activation: str = "linear", up: int = 1, down: int = 1, conv_clamp: float | None = None):
         super().__init__()
         self.activation = activation
         self.up, self.down = up, down
@@ -268,18 +252,9 @@ class SynthesisBlock(nn.Module):
     config E/F); 'orig' has ToRGB only in the last block; 'resnet' adds a 1x1 up-sampled residual path.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        img_channels: int,
-        is_last: bool,
-        architecture: Architecture = "skip",
-        conv_clamp: float | None = None,
-        use_fp16: bool = False,
-    ):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 is_last: bool, architecture: Architecture = "skip", conv_clamp: float | None = None,
+                 use_fp16: bool = False):
         assert architecture in ("orig", "skip", "resnet"), f"architecture {architecture!r}"
         super().__init__()
         self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
@@ -461,17 +436,8 @@ class Generator(nn.Module):
 class DiscriminatorBlock(nn.Module):
     """One resolution of D: (FromRGB) → conv0 3x3 → conv1 3x3 with 2x down-sampling (+ 1x1 residual)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        tmp_channels: int,
-        out_channels: int,
-        resolution: int,
-        img_channels: int,
-        architecture: Architecture = "resnet",
-        conv_clamp: float | None = None,
-        use_fp16: bool = False,
-    ):
+    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int, img_channels: int,
+                 architecture: Architecture = "resnet", conv_clamp: float | None = None, use_fp16: bool = False):
         assert in_channels in (0, tmp_channels)
         assert architecture in ("orig", "skip", "resnet"), f"architecture {architecture!r}"
         super().__init__()

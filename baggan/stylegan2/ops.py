@@ -138,15 +138,8 @@ def upfirdn2d(
     return upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain)
 
 
-def upfirdn2d_ref(
-    x: torch.Tensor,
-    f: torch.Tensor | None,
-    up: int = 1,
-    down: int = 1,
-    padding: Padding = 0,
-    flip_filter: bool = False,
-    gain: float = 1.0,
-) -> torch.Tensor:
+def upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor | None, up: int, down: int, padding: Padding, flip_filter: bool,
+                  gain: float) -> torch.Tensor:
     """Reference `upfirdn2d` built from reshape/pad/grouped conv2d (differentiable to any order)."""
     assert x.ndim == 4
     if f is None:
@@ -193,17 +186,9 @@ def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Paddi
 # Convolution with resampling.
 
 
-def conv2d_resample(
-    x: torch.Tensor,
-    w: torch.Tensor,
-    f: torch.Tensor | None = None,
-    up: int = 1,
-    down: int = 1,
-    padding: Padding = 0,
-    groups: int = 1,
-    flip_weight: bool = True,
-    flip_filter: bool = False,
-) -> torch.Tensor:
+def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
+                    padding: Padding = 0, groups: int = 1, flip_weight: bool = True,
+                    flip_filter: bool = False) -> torch.Tensor:
     """2-D convolution of `x` by `w` with FIR-filtered up/down-sampling; `padding` is w.r.t. the up-sampled image.
 
     flip_weight=True is correlation (torch conv2d); False is true convolution.
@@ -257,19 +242,9 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
-def modulated_conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    styles: torch.Tensor,
-    noise: torch.Tensor | None = None,
-    up: int = 1,
-    down: int = 1,
-    padding: int = 0,
-    resample_filter: torch.Tensor | None = None,
-    demodulate: bool = True,
-    flip_weight: bool = True,
-    fused_modconv: bool = True,
-) -> torch.Tensor:
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
+                     up: int = 1, down: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
+                     demodulate: bool = True, flip_weight: bool = True, fused_modconv: bool = True) -> torch.Tensor:
     """StyleGAN2 modulated convolution: w'_ijk = s_i w_ijk (Eq. 1), w''_ijk = w'_ijk / sqrt(sum_ik w'^2 + eps) (Eq. 3).
 
     x [N, I, H, W], weight [O, I, k, k], styles [N, I]; `noise` (broadcastable to the output) is added after

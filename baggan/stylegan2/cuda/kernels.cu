@@ -3,7 +3,7 @@
 // tests/test_networks_ops.py compares both where CUDA exists.
 
 #include <torch/extension.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 
 namespace {
@@ -73,7 +73,7 @@ torch::Tensor bias_act(torch::Tensor x, torch::Tensor b, int64_t dim, int64_t ac
   const int64_t n = x.numel();
   if (n == 0) return y;
   AT_DISPATCH_FLOATING_TYPES_AND_HALF(x.scalar_type(), "bias_act", [&] {
-    bias_act_kernel<scalar_t><<<blocks_for(n), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
+    bias_act_kernel<scalar_t><<<blocks_for(n), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
         x.data_ptr<scalar_t>(), has_b ? b.data_ptr<scalar_t>() : nullptr, y.data_ptr<scalar_t>(), n, step_b,
         has_b ? b.size(0) : 1, (int)act, (float)alpha, (float)gain, (float)clamp);
   });
@@ -95,7 +95,7 @@ torch::Tensor upfirdn2d(torch::Tensor x, torch::Tensor f, int64_t up, int64_t do
   auto y = torch::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
   const int64_t total = y.numel();
   AT_DISPATCH_FLOATING_TYPES_AND_HALF(x.scalar_type(), "upfirdn2d", [&] {
-    upfirdn2d_kernel<scalar_t><<<blocks_for(total), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
+    upfirdn2d_kernel<scalar_t><<<blocks_for(total), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
         x.data_ptr<scalar_t>(), f.data_ptr<float>(), y.data_ptr<scalar_t>(), x.size(0) * x.size(1), in_h, in_w,
         out_h, out_w, fh, fw, (int)up, (int)down, (int)px0, (int)py0, flip_filter, (float)gain);
   });
