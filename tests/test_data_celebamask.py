@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from baggan.cli import cli
 from baggan.data.coco import CocoDataset
 from baggan.data.labelsets import FACE, FACE8
+from data_helpers import check_bad_input
 
 
 def _box(y0, y1, x0, x1, size=32):
@@ -114,11 +115,6 @@ def _break(root, how):
 @pytest.mark.parametrize("how", ["mask size", "corrupt mask", "corrupt image", "image size", "missing masks",
                                  "unknown part", "empty"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, how):
-    make_celebamask(tmp_path / "c")
-    expected = _break(tmp_path / "c", how)
-    result = _prepare(tmp_path / "c", tmp_path / "out")
-    assert result.exit_code == 2
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], lines
-    assert not (tmp_path / "out").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+    root = tmp_path / "c"
+    check_bad_input(lambda: make_celebamask(root), lambda: _break(root, how), lambda out: _prepare(root, out),
+                    tmp_path / "out")

@@ -11,7 +11,8 @@ import click
 @click.option("--outdir", type=click.Path(file_okay=False), required=True, help="Output folder (created).")
 @click.option("--threat-rate", type=click.FloatRange(0.0, 1.0), default=None,
               help="Probability that a bag carries at least one threat (default 0.3, or the config's).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Run seed; scan i uses a seed derived from (seed, i).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Run seed; scan i uses a seed derived from (seed, i).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file with SimConfig fields (docs/datasets.md lists them).")

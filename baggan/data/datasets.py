@@ -44,7 +44,8 @@ def staged_output(outdir: str | os.PathLike, overwrite: bool = False) -> Iterato
         os.replace(tmp, outdir)
 
 
-def crop_resize(array: np.ndarray, box: Sequence[int], size: tuple[int, int] | None, nearest: bool = False) -> np.ndarray:
+def crop_resize(array: np.ndarray, box: Sequence[int], size: tuple[int, int] | None,
+                nearest: bool = False) -> np.ndarray:
     """Crop `box` = (x0, y0, x1, y1) (may extend past the image: padded with zeros), then resize to
     `size` = (width, height) (area averaging when shrinking, bilinear when enlarging, nearest for labels)."""
     x0, y0, x1, y1 = (int(v) for v in box)

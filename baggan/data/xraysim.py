@@ -12,7 +12,6 @@ seed s uses `scan_seed(s, i)`, so the output does not depend on the number of wo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,8 +56,10 @@ class SimConfig:
         check(1 <= self.max_threats <= 3, "max_threats", "must be 1, 2 or 3")
         check(len(self.threat_classes) > 0, "threat_classes", "must name at least one category")
         for name in self.threat_classes:
-            check(name in PIDRAY.names, "threat_classes", f"unknown category {name!r} (known: {', '.join(PIDRAY.names)})")
-        check(0 <= self.clutter_min <= self.clutter_max <= 60, "clutter_min", "need 0 <= clutter_min <= clutter_max <= 60")
+            check(name in PIDRAY.names, "threat_classes",
+                  f"unknown category {name!r} (known: {', '.join(PIDRAY.names)})")
+        check(0 <= self.clutter_min <= self.clutter_max <= 60, "clutter_min",
+              "need 0 <= clutter_min <= clutter_max <= 60")
         check(0 <= self.small_parts_max <= 100, "small_parts_max", "must be in [0, 100]")
         check(len(self.bag_types) > 0 and all(b in BAG_TYPES for b in self.bag_types), "bag_types",
               f"must be a non-empty subset of {', '.join(BAG_TYPES)}")
@@ -201,12 +202,16 @@ def simulate_dataset(outdir: str | Path, n: int, size: int, config: SimConfig | 
             "run_seed": seed, "size": size, "simulator": dataclasses.asdict(config), "materials": material_names()}
     with staged_output(outdir, overwrite) as tmp:
         writer = CocoWriter(tmp, PIDRAY.coco_categories(), info)
-        pool = multiprocessing.Pool(workers, _init_worker, (config,)) if workers > 1 else None
+        # forkserver/spawn, not fork: the caller may hold threads (torch, BLAS) that fork would copy mid-state
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        ctx = multiprocessing.get_context(method)
+        pool = ctx.Pool(workers, _init_worker, (config,)) if workers > 1 else None
         if pool is None:
             _init_worker(config)
         scans = pool.imap(_render_job, jobs, chunksize=4) if pool else map(_render_job, jobs)
         try:
-            for i, scan in enumerate(tqdm(scans, total=n, desc="simulate", unit="scan", disable=None if progress else True)):
+            bar = tqdm(scans, total=n, desc="simulate", unit="scan", disable=None if progress else True)
+            for i, scan in enumerate(bar):
                 stem = f"{i:06d}"
                 write_image_atomic(tmp / "materials" / f"{stem}.png", scan.material)
                 meta = {k: scan.meta[k] for k in ("seed", "bag", "n_clutter", "fov_cm")}

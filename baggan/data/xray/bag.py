@@ -15,7 +15,7 @@ import numpy as np
 
 from baggan.data.xray.clutter import CLUTTER, small_metal, zip_puller
 from baggan.data.xray.geometry import (Circle, Part, Poly, Pose, Stroke, arc, bezier, blob, bounds, box,
-                                       merge_similar, move_all, rect, rounded_rect, tube)
+                                       merge_similar, move_all, pick, rect, rounded_rect, tube)
 from baggan.data.xray.threats import THREATS
 
 BAG_TYPES = ("suitcase", "softbag", "backpack")
@@ -51,7 +51,7 @@ def _zip_track(rng: np.random.Generator, path: np.ndarray, closed: bool = False)
     for _ in range(int(rng.integers(1, 3))):
         i = int(rng.integers(0, len(path) - 1))
         d = path[i + 1] - path[i]
-        ang = math.atan2(d[1], d[0]) + math.pi / 2 * rng.choice([-1, 1]) + rng.normal(0, 0.4)
+        ang = math.atan2(d[1], d[0]) + math.pi / 2 * pick(rng, [-1, 1]) + rng.normal(0, 0.4)
         parts += move_all(zip_puller(rng), Pose(*path[i], ang))
     return parts
 
@@ -82,7 +82,7 @@ def suitcase(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, 
         parts += [box("plastic", rounded_rect(7, 6, 2, *c), 6.0, 0.35),
                   Part("rubber", (Poly(rounded_rect(5.5, 2.2, 1.0, *c)),), 5.5, 2.0),
                   Part("steel", (Poly(rect(0.5, 3.0, *c)),), 0.5)]
-    side = rng.choice([-1, 1])
+    side = pick(rng, [-1, 1])
     handle = bezier([[-10, side * h / 2], [-8, side * (h / 2 + 4)], [8, side * (h / 2 + 4)], [10, side * h / 2]], 16)
     parts.append(tube("plastic", handle, 2.6, wall=0.3))
     for x in (-10, 10):
@@ -103,7 +103,7 @@ def softbag(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, f
     w, h = rng.uniform(42, 66), rng.uniform(28, 42)
     outline = blob(rng, w / 2, h / 2, rough=0.06, n=48)
     outline = np.clip(outline, [-w / 2, -h / 2], [w / 2, h / 2])
-    fabric = str(rng.choice(["textile", "pvc", "plastic"]))
+    fabric = pick(rng, ["textile", "pvc", "plastic"])
     panel = {"textile": 0.3, "pvc": 0.08, "plastic": 0.1}[fabric]
     depth = rng.uniform(18, 30)
     parts = _shell(fabric, outline, depth, panel, rng.uniform(1.5, 3.5))
@@ -186,7 +186,9 @@ class _Packer:
         half = 0.5 * fit * float(ext.max())
         rx, ry = max(ix - half, 0.3 * ix), max(iy - half, 0.3 * iy)
         r = 0.5 * fit * math.sqrt(ext[0] * ext[1])  # footprint: square of the item's area
-        sat = np.pad(self.grid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
+        sat = np.zeros((self.ny + 1, self.nx + 1))
+        if tries > 1 or soft:
+            sat[1:, 1:] = self.grid.cumsum(0).cumsum(1)  # summed-area table of the filling
         best = None
         for x, y in zip(rng.uniform(-rx, rx, tries).tolist(), rng.uniform(-ry, ry, tries).tolist()):
             j0, j1, i0, i1 = self._window(x, y, r)
@@ -202,9 +204,9 @@ class _Packer:
         self.grid[j0:j1, i0:i1] += thick
         u = rng.random(3)
         angle = (rng.normal(0, 0.15) + math.pi / 2 * (u[0] < 0.5)) if aligned else 2 * math.pi * u[1]
-        c = (lo + hi) / 2
-        pose = Pose(-float(c[0]), -float(c[1])).then(Pose(x, y, angle, fit, bool(u[2] < 0.5)))
-        return move_all(parts, pose)
+        pose = Pose(x, y, angle, fit, bool(u[2] < 0.5))
+        c = pose.apply((lo + hi)[None] / 2)[0] - (x, y)  # where the item's centre would land
+        return move_all(parts, Pose(x - float(c[0]), y - float(c[1]), angle, fit, pose.flip))
 
 
 _ALIGNED = {"book", "laptop"}
@@ -215,7 +217,7 @@ def sample_scene(rng: np.random.Generator, threat_rate: float, max_threats: int,
                  clutter: tuple[int, int], small_parts: int, bag_types: tuple[str, ...],
                  fov_margin: tuple[float, float]) -> Scene:
     """Draw one bag: shell, clutter, small metal parts, threats, and the view (rotation, field of view)."""
-    bag = str(rng.choice(bag_types))
+    bag = pick(rng, bag_types)
     shell, interior = BAGS[bag](rng)
     scene = Scene(bag)
     shell = merge_similar(shell)
@@ -234,11 +236,11 @@ def sample_scene(rng: np.random.Generator, threat_rate: float, max_threats: int,
     if rng.random() < threat_rate:
         n_threats = 1 + sum(rng.random() < 0.3 for _ in range(max_threats - 1))
     for k in range(n_threats):
-        name = str(rng.choice(threat_classes))
+        name = pick(rng, threat_classes)
         scene.add(packer.place(rng, THREATS[name](rng), shrink=0.85), instance=k)
         scene.threats.append(name)
     lo, hi = bounds([p for p, _ in scene.parts[:len(shell)]])
-    angle = rng.choice([0.0, math.pi / 2, math.pi, 1.5 * math.pi]) + rng.normal(0, 0.1)
+    angle = pick(rng, [0.0, math.pi / 2, math.pi, 1.5 * math.pi]) + rng.normal(0, 0.1)
     c, s = abs(math.cos(angle)), abs(math.sin(angle))
     ext = hi - lo
     span = max(ext[0] * c + ext[1] * s, ext[0] * s + ext[1] * c)

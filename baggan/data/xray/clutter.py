@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from baggan.data.xray.geometry import (Circle, Ellipse, Part, Poly, Pose, Stroke, arc, bezier, blob, box, cylinder,
-                                       ellipse_pts, move_all, random_walk, rect, ribbon, rounded_rect, tube)
+                                       ellipse_pts, move_all, pick, random_walk, rect, ribbon, rounded_rect, tube)
 
 Builder = Callable[[np.random.Generator], list[Part]]
 
@@ -27,7 +27,7 @@ def clothes(rng: np.random.Generator) -> list[Part]:
     parts = [Part("textile", (Poly(outline),), depth, rng.uniform(2.0, 5.0))]
     folds = []
     for _ in range(int(rng.integers(2, 6))):  # folds: extra layers along curved bands
-        p0 = rng.uniform([-a, -b], [a, b]) * 0.6
+        p0 = (rng.random(2) * 2 - 1) * [a, b] * 0.6
         p1 = p0 + rng.normal(0, 1, 2) * a * 0.6
         folds.append(Stroke(bezier([p0, (p0 + p1) / 2 + rng.normal(0, 3, 2), p1], 10), rng.uniform(1.5, 4.0)))
     parts.append(Part("textile", tuple(folds), depth * rng.uniform(0.2, 0.5), 1.5))
@@ -36,13 +36,13 @@ def clothes(rng: np.random.Generator) -> list[Part]:
         x = rng.uniform(-a, a) * 0.4
         r = rng.uniform(0.5, 0.9)
         ys = np.linspace(-b * 0.6, b * 0.6, int(rng.integers(3, 7)))
-        parts.append(Part(rng.choice(["plastic", "steel"]), tuple(Circle((x, y), r) for y in ys), 0.3))
+        parts.append(Part(pick(rng, ["plastic", "steel"]), tuple(Circle((x, y), r) for y in ys), 0.3))
     elif extra < 0.45:  # a zip with its puller
         zip_line = bezier([[-a * 0.5, -b * 0.5], [0, rng.uniform(-3, 3)], [a * 0.5, b * 0.4]], 12)
         parts.append(Part("steel", (Stroke(zip_line, 0.55),), 0.12))
         parts += move_all(zip_puller(rng), Pose(*zip_line[-1], rng.uniform(0, 2 * math.pi)))
     elif extra < 0.55:  # jeans rivets
-        spots = rng.uniform([-a, -b], [a, b], size=(int(rng.integers(4, 8)), 2)) * 0.5
+        spots = (rng.random((int(rng.integers(4, 8)), 2)) * 2 - 1) * [a, b] * 0.5
         parts.append(Part("copper", tuple(Circle(tuple(c), 0.45) for c in spots), 0.35))
     return parts
 
@@ -77,10 +77,10 @@ def bottle(rng: np.random.Generator) -> list[Part]:
             [length / 2, -neck_d / 2], [length / 2, neck_d / 2], [length / 2 - neck_len * 0.5, neck_d / 2],
             [length / 2 - neck_len, d / 2], [-length / 2, d / 2]]
     fill = rng.uniform(0.2, 1.0)
-    liquid = rng.choice(["water", "food"])
+    liquid = pick(rng, ["water", "food"])
     return [Part(shell, (Poly(np.array(body)),), d, d / 2, wall),
             cylinder(liquid, (-length / 2 + wall, 0), (length / 2 - neck_len, 0), d - 2 * wall, fill=fill),
-            cylinder(rng.choice(["plastic", "aluminium"]), (length / 2 - 0.3, 0), (length / 2 + 1.8, 0),
+            cylinder(pick(rng, ["plastic", "aluminium"]), (length / 2 - 0.3, 0), (length / 2 + 1.8, 0),
                      neck_d * 1.2, wall=0.12)]
 
 
@@ -99,7 +99,7 @@ def laptop(rng: np.random.Generator) -> list[Part]:
     """A laptop or tablet: aluminium/plastic shell, Li-ion pack, main board, chips, heat pipe, fan, screws."""
     tablet = rng.random() < 0.3
     w, h = (rng.uniform(18, 26), rng.uniform(13, 18)) if tablet else (rng.uniform(29, 37), rng.uniform(20, 25))
-    shell = rng.choice(["aluminium", "plastic"])
+    shell = pick(rng, ["aluminium", "plastic"])
     parts = [box(shell, rounded_rect(w, h, 1.0), rng.uniform(0.7, 2.0), 0.15 if shell == "aluminium" else 0.3)]
     if tablet:
         parts.append(Part("battery", (Poly(rect(w * 0.6, h * 0.75, -w * 0.15)),), 0.4, 0.2))
@@ -113,7 +113,7 @@ def laptop(rng: np.random.Generator) -> list[Part]:
         for _ in range(int(rng.integers(4, 10))):
             cw, ch = rng.uniform(0.6, 2.6, 2)
             cx, cy = rng.uniform(-w * 0.35, w * 0.15), rng.uniform(-h * 0.33, h * 0.02)
-            parts.append(Part(rng.choice(["pcb", "steel", "aluminium"]), (Poly(rect(cw, ch, cx, cy)),), 0.3))
+            parts.append(Part(pick(rng, ["pcb", "steel", "aluminium"]), (Poly(rect(cw, ch, cx, cy)),), 0.3))
         fan = (w * 0.3, -h * 0.2)
         parts.append(Part("plastic", (Circle(fan, 3.0), Circle(fan, 1.0, erase=True)), 0.8))
         parts.append(tube("copper", [[fan[0] - 2.5, fan[1]], [-w * 0.05, -h * 0.1], [-w * 0.2, -h * 0.1]], 0.6))
@@ -166,7 +166,7 @@ def cable(rng: np.random.Generator) -> list[Part]:
 
 def toiletry(rng: np.random.Generator) -> list[Part]:
     """Toiletries: a plastic bottle of liquid, a toothpaste tube, a razor or a deodorant can."""
-    kind = rng.choice(["bottle", "tube", "razor", "can"])
+    kind = pick(rng, ["bottle", "tube", "razor", "can"])
     if kind == "bottle":
         w, h = rng.uniform(3.5, 7), rng.uniform(8, 18)
         return [box("plastic", rounded_rect(h, w, 1.0), w * 0.7, 0.1),
@@ -195,7 +195,7 @@ def coins(rng: np.random.Generator) -> list[Part]:
     parts = []
     for _ in range(int(rng.integers(1, 9))):
         c = tuple(rng.normal(0, 2.0, 2))
-        parts.append(Part(rng.choice(["copper", "steel"]), (Circle(c, rng.uniform(0.8, 1.4)),),
+        parts.append(Part(pick(rng, ["copper", "steel"]), (Circle(c, rng.uniform(0.8, 1.4)),),
                           rng.uniform(0.15, 0.25), 0.1))
     return parts
 
@@ -210,14 +210,14 @@ def keys(rng: np.random.Generator) -> list[Part]:
         teeth = np.stack([np.linspace(1.8, 1.8 + blade, 9), -0.45 + 0.25 * (np.arange(9) % 2)], 1)
         outline = np.vstack([[[1.8, 0.45], [1.8 + blade, 0.45]], teeth[::-1]])
         bow = (Ellipse((0.9, 0.0), (1.3, 1.1)), Circle((0.3, 0.0), 0.3, erase=True))
-        key = Part(rng.choice(["copper", "steel"]), bow + (Poly(outline),), 0.22, 0.05)
+        key = Part(pick(rng, ["copper", "steel"]), bow + (Poly(outline),), 0.22, 0.05)
         parts.append(key.moved(Pose(ring_r * math.cos(a), ring_r * math.sin(a), a)))
     return parts
 
 
 def small_metal(rng: np.random.Generator) -> list[Part]:
     """A small metal part: zip puller, paper clip, safety pin, D-ring, buckle, hair clip or screw."""
-    kind = rng.choice(["puller", "clip", "pin", "dring", "buckle", "screw"])
+    kind = pick(rng, ["puller", "clip", "pin", "dring", "buckle", "screw"])
     if kind == "puller":
         return zip_puller(rng)
     if kind == "clip":
@@ -236,7 +236,7 @@ def small_metal(rng: np.random.Generator) -> list[Part]:
         return [tube("steel", np.vstack([d, d[:1]]), rng.uniform(0.25, 0.4))]
     if kind == "buckle":
         w, h = rng.uniform(3, 5.5), rng.uniform(2.5, 4.5)
-        return [Part(rng.choice(["steel", "plastic"]), (Poly(rounded_rect(w, h, 0.6)),
+        return [Part(pick(rng, ["steel", "plastic"]), (Poly(rounded_rect(w, h, 0.6)),
                                                        Poly(rounded_rect(w - 1.0, h - 1.0, 0.3), erase=True)),
                      0.4, 0.1), tube("steel", [[0, -h / 2], [0, h / 2]], 0.25)]
     length = rng.uniform(1.5, 4.0)
@@ -250,12 +250,12 @@ def zip_puller(rng: np.random.Generator) -> list[Part]:
     tab = rounded_rect(length, w, w * 0.45, length / 2 + 0.9)
     hole = rounded_rect(length * 0.45, w * 0.45, w * 0.2, length * 0.75 + 0.9)
     return [Part("steel", (Poly(rect(1.4, 1.1, 0.0)),), 0.5, 0.0, 0.1),
-            Part(rng.choice(["steel", "copper"]), (Poly(tab), Poly(hole, erase=True)), 0.12, 0.05)]
+            Part(pick(rng, ["steel", "copper"]), (Poly(tab), Poly(hole, erase=True)), 0.12, 0.05)]
 
 
 def food(rng: np.random.Generator) -> list[Part]:
     """Food: fruit, a snack bag, a chocolate bar, a sandwich box or a tin can with contents."""
-    kind = rng.choice(["fruit", "snack", "bar", "tin"])
+    kind = pick(rng, ["fruit", "snack", "bar", "tin"])
     if kind == "fruit":
         r = rng.uniform(3.0, 4.5)
         return [Part("water", (Circle((0.0, 0.0), r),), 2 * r * 0.9, r)]
@@ -309,7 +309,7 @@ def headphones(rng: np.random.Generator) -> list[Part]:
 def glasses(rng: np.random.Generator) -> list[Part]:
     """Spectacles: two lens rims (metal or plastic), bridge and folded temples; sometimes in a case."""
     r = rng.uniform(2.0, 2.8)
-    mat = rng.choice(["steel", "plastic"])
+    mat = pick(rng, ["steel", "plastic"])
     parts = []
     for x in (-r - 0.8, r + 0.8):
         parts.append(Part(mat, (Stroke(ellipse_pts(r, r * 0.75, 24, x), 0.3, closed=True),), 0.3, 0.15))
@@ -317,7 +317,7 @@ def glasses(rng: np.random.Generator) -> list[Part]:
     parts.append(tube(mat, arc(0, -0.4, 0.9, math.pi * 1.15, math.pi * 1.85, 8), 0.25))
     parts.append(tube(mat, [[-2 * r - 0.8, 0.5], [2 * r + 0.8, 0.8]], 0.25))
     if rng.random() < 0.4:
-        parts.append(box(rng.choice(["plastic", "steel"]), rounded_rect(4 * r + 3.5, 2 * r + 1.5, r), 3.5, 0.04))
+        parts.append(box(pick(rng, ["plastic", "steel"]), rounded_rect(4 * r + 3.5, 2 * r + 1.5, r), 3.5, 0.04))
     return parts
 
 

@@ -186,8 +186,26 @@ class Part(NamedTuple):
 
 
 def move_all(parts: list[Part], pose: Pose) -> list[Part]:
-    """All parts under `pose`."""
-    return [p.moved(pose) for p in parts]
+    """All parts under `pose` (the polygon and stroke points of all parts transformed in one go)."""
+    arrays = [op.pts for p in parts for op in p.ops if type(op) is Poly or type(op) is Stroke]
+    if not arrays:
+        return [p.moved(pose) for p in parts]
+    pts = pose.apply(np.concatenate(arrays))
+    ends = np.cumsum([len(a) for a in arrays]).tolist()
+    moved = iter([pts[i0:i1] for i0, i1 in zip([0] + ends[:-1], ends)])
+    s = pose.scale
+    out = []
+    for p in parts:
+        ops = []
+        for op in p.ops:
+            if type(op) is Poly:
+                ops.append(Poly(next(moved), op.erase))
+            elif type(op) is Stroke:
+                ops.append(Stroke(next(moved), op.width * s, op.closed, op.erase))
+            else:
+                ops.append(op.moved(pose))
+        out.append(Part(p.material, tuple(ops), p.thickness * s, p.bevel * s, p.wall * s))
+    return out
 
 
 def merge_similar(parts: list[Part]) -> list[Part]:
@@ -201,8 +219,24 @@ def merge_similar(parts: list[Part]) -> list[Part]:
 
 def bounds(parts: list[Part]) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper corners of the bounding box of the parts' non-erasing ops."""
-    boxes = np.array([op.bounds() for p in parts for op in p.ops if not op.erase])
-    return boxes[:, 0].min(0), boxes[:, 1].max(0)
+    lo, hi = [math.inf, math.inf], [-math.inf, -math.inf]
+    arrays, pad = [], 0.0
+    for p in parts:
+        for op in p.ops:
+            if op.erase:
+                continue
+            if type(op) is Poly or type(op) is Stroke:
+                arrays.append(op.pts)
+                pad = max(pad, op.width / 2 if type(op) is Stroke else 0.0)
+            else:
+                r = op.r if type(op) is Circle else max(op.axes)
+                lo = [min(lo[0], op.center[0] - r), min(lo[1], op.center[1] - r)]
+                hi = [max(hi[0], op.center[0] + r), max(hi[1], op.center[1] + r)]
+    if arrays:  # strokes pad everything by the widest stroke: a slightly loose box is harmless here
+        pts = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        lo = np.minimum(lo, pts.min(0) - pad)
+        hi = np.maximum(hi, pts.max(0) + pad)
+    return np.asarray(lo, float), np.asarray(hi, float)
 
 
 def centred(parts: list[Part]) -> list[Part]:
@@ -298,6 +332,11 @@ def bezier(ctrl: np.ndarray, n: int = 24) -> np.ndarray:
     return pts[:, 0]
 
 
+def pick(rng: np.random.Generator, options):
+    """One of `options`, uniformly (a cheaper rng.choice for short lists)."""
+    return options[int(rng.random() * len(options))]
+
+
 def random_walk(rng: np.random.Generator, start, n: int, step: float, turn: float, box) -> np.ndarray:
     """A smooth meandering path (a cable) that turns back when it leaves `box` = (x0, y0, x1, y1)."""
     noise = rng.normal(0, turn, n).tolist()
@@ -316,5 +355,6 @@ def random_walk(rng: np.random.Generator, start, n: int, step: float, turn: floa
     return np.array(pts)
 
 
-__all__ = ["Pose", "Poly", "Circle", "Ellipse", "Stroke", "Op", "Part", "move_all", "merge_similar", "bounds", "centred", "tube",
-           "cylinder", "box", "ring", "rect", "rounded_rect", "arc", "ellipse_pts", "blob", "ribbon", "bezier", "random_walk"]
+__all__ = ["Pose", "Poly", "Circle", "Ellipse", "Stroke", "Op", "Part", "move_all", "merge_similar", "bounds",
+           "centred", "tube", "cylinder", "box", "ring", "rect", "rounded_rect", "arc", "ellipse_pts", "blob", "ribbon",
+           "bezier", "pick", "random_walk"]

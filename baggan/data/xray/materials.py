@@ -101,3 +101,18 @@ def densities() -> np.ndarray:
 
 __all__ = ["E_LOW_KEV", "E_HIGH_KEV", "NIST_MU_RHO", "Material", "MATERIALS", "MATERIAL_INDEX", "material_id",
            "linear_coefficients", "densities"]
+
+
+def markdown_table() -> str:
+    """The material library as a Markdown table (docs/datasets.md quotes it)."""
+    rows = ["| id | material | density g/cm^3 | mu/rho 40 keV | mu/rho 80 keV | ratio R "
+            "| composition (mass fractions) |", "|---|---|---|---|---|---|---|"]
+    for i, m in enumerate(MATERIALS):
+        lo, hi = m.mu_rho
+        comp = ", ".join(f"{s} {w:.3g}" for s, w in m.composition)
+        rows.append(f"| {i + 1} | {m.name} | {m.density:g} | {lo:.4f} | {hi:.4f} | {lo / hi:.2f} | {comp} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

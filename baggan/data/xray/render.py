@@ -17,10 +17,10 @@ Colour: A'_E = -ln T_E; the ratio R = (A'_lo + k r0) / (A'_hi + k) tracks the ef
 empty pixels towards the organic ratio r0 = 1.35 instead of amplifying noise. R gives a hue coordinate
 z in [0, 2] (0 organic, 1 inorganic, 2 metal). As in scanners' intensity-dependent classification
 curves, a metal ratio only reads as metal once A'_hi is large enough (ramp 0.25..0.9): thin wires and
-cables come out green, as PIDRay's scanner shows them, dense metal blue. Where the low energy is nearly stopped (A'_lo within 2.5
-of its ceiling -ln(1/N0 + scatter)) both energies approach the same ceiling, the ratio tends to 1 and
-would read as organic, so z ramps to metal (an opaque object is dense metal). z selects a per-channel absorption
-vector a(z) (orange, green and blue families, interpolated) and the colour is
+cables come out green, as PIDRay's scanner shows them, dense metal blue. Where the low energy is nearly
+stopped (A'_lo within 1.5 of its ceiling -ln(1/N0 + scatter)) both energies approach the same ceiling,
+the ratio tends to 1 and would read as organic, so z ramps to metal (an opaque object is dense metal).
+z selects a per-channel absorption vector a(z) (orange, green and blue families, interpolated) and
 
     RGB = exp(-D a(z)),  D = c A'_hi / (1 + c A'_hi / 3)      (c = `contrast`; display compression)
 

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from baggan.data.xray.geometry import (Circle, Ellipse, Part, Poly, Pose, Stroke, arc, bezier, box, cylinder,
-                                       move_all, rect, ribbon, ring, rounded_rect, tube)
+                                       move_all, pick, rect, ribbon, ring, rounded_rect, tube)
 
 Builder = Callable[[np.random.Generator], list[Part]]
 
@@ -48,7 +48,7 @@ def pliers(rng: np.random.Generator) -> list[Part]:
     px = -length / 2 + jaw
     spread = rng.uniform(1.2, 3.2)
     tip_w, piv_w = (0.25, 1.2) if needle else (0.5, 1.6)
-    grip_mat = rng.choice(["rubber", "pvc", "plastic"])
+    grip_mat = pick(rng, ["rubber", "pvc", "plastic"])
     parts = []
     for sign in (1.0, -1.0):
         jaw_c = np.stack([np.linspace(-length / 2, px, 8), sign * np.linspace(0.18, 0.05, 8) * piv_w], 1)
@@ -70,7 +70,7 @@ def hammer(rng: np.random.Generator) -> list[Part]:
     xh = length - head_w / 2
     handle = ribbon(np.stack([np.linspace(0, xh, 10), np.zeros(10)], 1),
                     np.interp(np.linspace(0, 1, 10), [0, 0.15, 0.8, 1], [hw * 1.15, hw, hw * 0.85, hw]))
-    kind = rng.choice(["wood", "tube", "fibre"])
+    kind = pick(rng, ["wood", "tube", "fibre"])
     parts = []
     if kind == "wood":
         parts.append(Part("wood", (Poly(handle),), hw * 0.75, hw * 0.4))
@@ -99,7 +99,7 @@ def hammer(rng: np.random.Generator) -> list[Part]:
 def powerbank(rng: np.random.Generator) -> list[Part]:
     """Power bank: plastic or aluminium case, 18650 cells or a pouch cell, charging board, USB ports."""
     lp, wp, depth = rng.uniform(9, 15), rng.uniform(6, 8.5), rng.uniform(1.4, 2.4)
-    parts = [box(rng.choice(["plastic", "aluminium"]), rounded_rect(lp, wp, rng.uniform(0.5, 1.2)), depth,
+    parts = [box(pick(rng, ["plastic", "aluminium"]), rounded_rect(lp, wp, rng.uniform(0.5, 1.2)), depth,
                   rng.uniform(0.12, 0.22))]
     board_w = rng.uniform(1.6, 2.4)
     cell_len = lp - board_w - 0.8
@@ -234,7 +234,7 @@ def bullet(rng: np.random.Generator) -> list[Part]:
                       bezier([[case_len + blen * 0.45, bd / 2], [case_len + blen * 0.9, bd / 2],
                               [case_len + blen, 0.0]], 6)[1:]])
     outline = np.vstack([nose, (nose * [1, -1])[::-1]])
-    parts.append(Part(rng.choice(["lead", "copper"]), (Poly(outline),), bd, bd / 2))
+    parts.append(Part(pick(rng, ["lead", "copper"]), (Poly(outline),), bd, bd / 2))
     return parts
 
 
@@ -242,7 +242,7 @@ def sprayer(rng: np.random.Generator) -> list[Part]:
     """Aerosol or pepper-spray can: thin metal shell, liquid, valve cup, plastic actuator cap."""
     d = rng.uniform(3.0, 6.5)
     length = rng.uniform(10, 14) if d < 4 else rng.uniform(14, 22)
-    shell = rng.choice(["aluminium", "steel"])
+    shell = pick(rng, ["aluminium", "steel"])
     fill = rng.uniform(0.3, 0.95)
     x0, x1 = -length / 2, length / 2
     return [cylinder(shell, (x0, 0), (x1, 0), d, wall=0.05 if shell == "aluminium" else 0.03),
@@ -291,7 +291,7 @@ def knife(rng: np.random.Generator) -> list[Part]:
         outline = np.vstack([spine, edge[1:]])
     parts = [Part("steel", (Poly(outline),), rng.uniform(0.15, 0.3), bw * 0.35)]
     handle = rounded_rect(hl, bw * 0.62 if kind != "kitchen" else min(bw * 0.6, 2.4), 0.6, -hl / 2, 0)
-    scale = rng.choice(["wood", "plastic"])
+    scale = pick(rng, ["wood", "plastic"])
     if kind == "folding":
         parts += [box("steel", handle, 1.2, 0.12), Part(scale, (Poly(handle),), 1.0, 0.3),
                   Part("steel", (Circle((-0.4, 0.0), 0.45),), 1.4)]
