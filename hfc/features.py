@@ -63,9 +63,13 @@ def gather_pixels(x: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
 
 
 def sample_at(x: torch.Tensor, coords: torch.Tensor, size: int) -> torch.Tensor:
-    """U_{size}(x) at integer pixels coords, without upsampling: x [N, C, r, r] → [N, P, C] (exact)."""
-    n = x.shape[0]
+    """U_{size}(x) at integer pixels coords: x [N, C, r, r] → [N, P, C] (exact, whichever way is cheaper)."""
+    n, _, r, _ = x.shape
     coords = _batched_coords(coords, n).to(x.device)
+    if r == size:
+        return gather_pixels(x, coords)
+    if 5 * coords.shape[1] >= size * size:  # dense: upsampling once beats interpolating every pixel
+        return gather_pixels(upsample(x, size), coords)
     # Pixel i of the upsampled map reads source position (i + 0.5) * r / size - 0.5, clamped to the
     # border: exactly grid_sample's mapping of the normalised coordinate (2i + 1) / size - 1.
     grid = (2.0 * coords.flip(-1).to(x.dtype) + 1.0) / size - 1.0  # grid_sample wants (x=col, y=row)
@@ -76,6 +80,11 @@ def sample_at(x: torch.Tensor, coords: torch.Tensor, size: int) -> torch.Tensor:
 def sample_features_at(features: Sequence[torch.Tensor], coords: torch.Tensor, size: int) -> torch.Tensor:
     """Eq. 8's H at pixels coords, [N, P, C_hidden], computed per layer (no full-size tensor)."""
     return torch.cat([sample_at(h, coords, size) for h in features], dim=-1)
+
+
+def pointwise(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 projection as one matrix product: weight [D, C] applied to x [N, C, H, W] → [N, D, H, W]."""
+    return torch.matmul(weight, x.flatten(2)).unflatten(2, x.shape[2:])
 
 
 class FusedLinear(nn.Module):
@@ -110,7 +119,7 @@ class FusedLinear(nn.Module):
         """sum_{l in idx} W_l H_l at the layers' own resolution, [N, D, r, r]."""
         y = None
         for i in idx:
-            term = F.conv2d(features[i], self.weight[:, self.slices[i], None, None])
+            term = pointwise(self.weight[:, self.slices[i]], features[i])
             y = term if y is None else y.add_(term)
         return y
 
@@ -121,7 +130,7 @@ class FusedLinear(nn.Module):
         if bias and self.bias is not None:
             view = [1] * len(shape)
             view[channel_dim] = -1
-            y = y + self.bias.view(view)
+            y = y.add_(self.bias.view(view))  # y is always a fresh tensor: no copy of a D x S x S map
         return y
 
     def forward(
@@ -146,6 +155,8 @@ class FusedLinear(nn.Module):
         n = features[0].shape[0]
         coords = _batched_coords(coords, n)
         p = coords.shape[1]
+        if 5 * p >= size * size:  # dense: the whole-image fused projection, read once at the pixels
+            return gather_pixels(self.forward(features, size, layers, bias), coords)
         y = None
         for res, idx in self._groups(features, layers).items():
             if res * res <= p:  # cheaper to project all r^2 positions, then interpolate D channels
@@ -160,8 +171,8 @@ class FusedLinear(nn.Module):
     def naive(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
         """Reference: the Linear applied to the materialised Eq. 8 features, [N, D, size, size]."""
         self._check(features)
-        h = upsample_concat(features, size)
-        return F.conv2d(h, self.weight[:, :, None, None], self.bias)
+        y = pointwise(self.weight, upsample_concat(features, size))
+        return y if self.bias is None else y.add_(self.bias.view(1, -1, 1, 1))
 
 
 class PixelEncoder(nn.Module):

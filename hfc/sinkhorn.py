@@ -41,7 +41,7 @@ def sinkhorn(
 
 
 def _logsumexp(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """log sum exp along `dim`, max-subtracted (torch.logsumexp is ~20x slower on CPU for short rows)."""
+    """log sum exp along `dim`, max-subtracted (torch.logsumexp is much slower on CPU for short rows)."""
     m = x.amax(dim=dim, keepdim=True)
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
     return (x - m).exp_().sum(dim=dim).log_() + m.squeeze(dim)

@@ -33,8 +33,8 @@ class ProjectionHead(PixelEncoder):
         self.negative_slope = negative_slope
 
     def activate(self, y: torch.Tensor, dim: int) -> torch.Tensor:
-        """LeakyReLU, then unit length along `dim`."""
-        return F.normalize(F.leaky_relu(y, self.negative_slope), dim=dim)
+        """LeakyReLU, then unit length along `dim` (in place when no gradient is needed: one D x H x W map less)."""
+        return F.normalize(F.leaky_relu(y, self.negative_slope, inplace=not torch.is_grad_enabled()), dim=dim)
 
     def spec(self) -> dict[str, Any]:
         """Constructor kwargs."""
@@ -119,11 +119,12 @@ def encode_pair_at(
     """
     n_layers = len(features)
     lin_local = encoder.proj.at(features, coords, size, layers=range(first_layer, n_layers))
+    if first_layer == 0:  # nothing is masked: the local code is the global code
+        z = encoder.activate(lin_local, dim=-1)
+        return (z if want_global else None), (z if want_local else None)
     lin_global = None
-    if want_global:
-        lin_global = lin_local
-        if first_layer > 0:
-            lin_global = lin_local + encoder.proj.at(features, coords, size, layers=range(first_layer), bias=False)
+    if want_global:  # before lin_local is activated (in place when no gradient is recorded)
+        lin_global = lin_local + encoder.proj.at(features, coords, size, layers=range(first_layer), bias=False)
     z_global = encoder.activate(lin_global, dim=-1) if want_global else None
     z_local = encoder.activate(lin_local, dim=-1) if want_local else None
     return z_global, z_local

@@ -47,17 +47,19 @@ def test_fused_gradients_equal_naive(feats):
     assert (grads[0][1] - grads[1][1]).abs().max() < 1e-6
 
 
-@pytest.mark.parametrize("pixels", [5, 600])  # 5: every layer sampled raw; 600: low-res layers projected first
-def test_fused_at_sampled_pixels_equals_naive(feats, pixels):
+# (32, 5): every layer interpolated raw; (64, 100): low-res layers projected, then interpolated;
+# (32, 600): dense, the whole-image fused projection read at the pixels
+@pytest.mark.parametrize("size,pixels", [(32, 5), (64, 100), (32, 600)])
+def test_fused_at_sampled_pixels_equals_naive(feats, size, pixels):
     gen, features = feats
     proj = FusedLinear(layer_channels(gen), 24)
-    coords = torch.randint(0, 32, (2, pixels, 2), generator=torch.Generator().manual_seed(1))
-    at = proj.at(features, coords, 32)
-    ref = gather_pixels(proj.naive(features, 32), coords)
+    coords = torch.randint(0, size, (2, pixels, 2), generator=torch.Generator().manual_seed(1))
+    at = proj.at(features, coords, size)
+    ref = gather_pixels(proj.naive(features, size), coords)
     assert at.shape == (2, pixels, 24)
     assert (at - ref).abs().max() < 1e-5
-    shared = proj.at(features, coords[0], 32)  # [P, 2] coordinates shared by the batch
-    assert (shared - gather_pixels(proj.naive(features, 32), coords[0])).abs().max() < 1e-5
+    shared = proj.at(features, coords[0], size)  # [P, 2] coordinates shared by the batch
+    assert (shared - gather_pixels(proj.naive(features, size), coords[0])).abs().max() < 1e-5
 
 
 def test_sampled_raw_features_equal_eq8(feats):
@@ -79,3 +81,12 @@ def test_dropping_layers_equals_masking_their_channels(feats, first):
     coords = torch.randint(0, 32, (2, 50, 2), generator=torch.Generator().manual_seed(4))
     ref = gather_pixels(proj.naive(masked, 32), coords)
     assert (proj.at(features, coords, 32, layers=kept) - ref).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("pixels", [3, 1000])  # sparse: grid_sample; dense: upsample once, then gather
+def test_sample_at_paths_agree_with_upsampling(feats, pixels):
+    _, features = feats
+    coords = torch.randint(0, 32, (2, pixels, 2), generator=torch.Generator().manual_seed(5))
+    for h in features:
+        ref = gather_pixels(torch.nn.functional.interpolate(h, size=(32, 32), mode="bilinear"), coords)
+        assert (sample_at(h, coords, 32) - ref).abs().max() < 1e-6

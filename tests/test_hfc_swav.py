@@ -91,6 +91,11 @@ def test_local_term_masks_exactly_the_layers_before_the_block(gen):
     ref_local = head.activate(gather_pixels(head.proj.naive(masked, 32), coords), dim=-1)
     ref_global = head.activate(gather_pixels(head.proj.naive(feats, 32), coords), dim=-1)
     assert (z_local - ref_local).abs().max() < 1e-5 and (z_global - ref_global).abs().max() < 1e-5
+    with torch.no_grad():  # the no-gradient path (in-place activations) gives the same codes
+        for first in (0, 3):
+            zg, zl = encode_pair_at(head, feats, coords, 32, first_layer=first, want_global=True, want_local=True)
+            assert (zg - ref_global).abs().max() < 1e-5
+            assert (zl - (ref_global if first == 0 else ref_local)).abs().max() < 1e-5
     z_local.sum().backward()
     assert all(feats[i].grad is None or not feats[i].grad.any() for i in range(3))
     assert all(feats[i].grad.abs().sum() > 0 for i in range(3, 7))
