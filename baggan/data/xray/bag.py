@@ -37,16 +37,41 @@ class Scene:
         self.parts.extend((p, instance) for p in parts)
 
 
-def _shell(material: str, outline: np.ndarray, depth: float, panel: float, rim: float) -> list[Part]:
-    """Bag panels seen from above (top and bottom layers) and the side walls as a bulging rim band."""
+def _shell(rng: np.random.Generator, material: str, outline: np.ndarray, depth: float, panel: float,
+           rim: float) -> list[Part]:
+    """Bag panels seen from above (top and bottom layers) with a few fabric creases, and the side walls as a
+    bulging rim band."""
+    lo, hi = outline.min(0), outline.max(0)
+    creases = []
+    for _ in range(int(rng.integers(3, 9))):
+        p0, p1 = lo + rng.random(2) * (hi - lo), lo + rng.random(2) * (hi - lo)
+        creases.append(Stroke(bezier([p0, (p0 + p1) / 2 + rng.normal(0, 4, 2), p1], 12), rng.uniform(0.3, 1.0)))
     return [Part(material, (Poly(outline),), 2 * panel),
+            Part(material, tuple(creases), 4 * panel, 0.2),
             Part(material, (Stroke(outline, rim, closed=True),), depth * panel / rim * 0.35, rim / 2)]
 
 
+def _along(path: np.ndarray, step: float, closed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Points every `step` cm along a polyline and the unit directions there."""
+    pts = np.vstack([path, path[:1]]) if closed else path
+    seg = np.diff(pts, axis=0)
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(seg[:, 0], seg[:, 1]))])
+    t = np.arange(0.0, cum[-1], step)
+    x, y = np.interp(t, cum, pts[:, 0]), np.interp(t, cum, pts[:, 1])
+    k = np.clip(np.searchsorted(cum, t, side="right") - 1, 0, len(seg) - 1)
+    d = seg[k] / np.maximum(np.hypot(seg[k, 0], seg[k, 1]), 1e-9)[:, None]
+    return np.stack([x, y], 1), d
+
+
 def _zip_track(rng: np.random.Generator, path: np.ndarray, closed: bool = False) -> list[Part]:
-    """A zip (metal or plastic teeth) along a path, with one or two pullers."""
+    """A zip along a path: a fabric tape, a row of metal or plastic teeth, one or two pullers."""
     metal = rng.random() < 0.6
-    parts = [Part("steel" if metal else "plastic", (Stroke(path, 0.6, closed),), 0.12 if metal else 0.3, 0.1),
+    centres, dirs = _along(path, 0.7, closed)
+    n = np.stack([-dirs[:, 1], dirs[:, 0]], 1)
+    corners = np.stack([-0.18 * dirs - 0.35 * n, 0.18 * dirs - 0.35 * n, 0.18 * dirs + 0.35 * n,
+                        -0.18 * dirs + 0.35 * n], 1) + centres[:, None]
+    teeth = tuple(Poly(q) for q in corners)
+    parts = [Part("steel" if metal else "plastic", teeth, 0.25 if metal else 0.5, 0.05),
              Part("textile", (Stroke(path, 2.2, closed),), 0.4, 0.3)]
     for _ in range(int(rng.integers(1, 3))):
         i = int(rng.integers(0, len(path) - 1))
@@ -64,7 +89,7 @@ def suitcase(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, 
     outline = rounded_rect(w, h, rng.uniform(4, 9), n=8)
     fabric = "plastic" if hard else str(rng.choice(["textile", "pvc"], p=[0.7, 0.3]))
     panel = {"plastic": 0.3, "textile": 0.3, "pvc": 0.08}[fabric]
-    parts = _shell(fabric, outline, depth, panel, rng.uniform(1.0, 2.5))
+    parts = _shell(rng, fabric, outline, depth, panel, rng.uniform(1.0, 2.5))
     if hard:  # moulded ribs
         for y in np.linspace(-h * 0.35, h * 0.35, int(rng.integers(3, 8))):
             parts.append(Part("plastic", (Stroke(np.array([[-w * 0.45, y], [w * 0.45, y]]), 1.2),), 0.5, 0.3))
@@ -106,7 +131,7 @@ def softbag(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, f
     fabric = pick(rng, ["textile", "pvc", "plastic"])
     panel = {"textile": 0.3, "pvc": 0.08, "plastic": 0.1}[fabric]
     depth = rng.uniform(18, 30)
-    parts = _shell(fabric, outline, depth, panel, rng.uniform(1.5, 3.5))
+    parts = _shell(rng, fabric, outline, depth, panel, rng.uniform(1.5, 3.5))
     for side in (-1, 1):  # strap handles, sewn on with metal rings
         x0, x1 = rng.uniform(-w * 0.3, -w * 0.15), rng.uniform(w * 0.15, w * 0.3)
         loop = bezier([[x0, side * h * 0.35], [x0, side * h * 0.95], [x1, side * h * 0.95], [x1, side * h * 0.35]], 20)
@@ -133,7 +158,7 @@ def backpack(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, 
     outline = rounded_rect(w, h, rng.uniform(6, 12), n=10)
     outline[:, 0] += np.where(outline[:, 0] < 0, 1.0, 0.0) * np.abs(outline[:, 1]) * 0.15
     depth = rng.uniform(15, 25)
-    parts = _shell("textile", outline, depth, 0.3, rng.uniform(1.5, 3.0))
+    parts = _shell(rng, "textile", outline, depth, 0.3, rng.uniform(1.5, 3.0))
     for y in (-h * 0.22, h * 0.22):  # shoulder straps (foam-padded) and their buckles
         strap = bezier([[-w * 0.45, y], [-w * 0.1, y * 1.6], [w * 0.2, y * 0.6], [w * 0.45, y * 0.7]], 20)
         parts.append(Part("textile", (Stroke(strap, 5.5),), 1.5, 1.0))

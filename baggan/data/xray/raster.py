@@ -155,7 +155,7 @@ class Rasterizer:
             total = float(t.sum())
             if total > 0:
                 t *= np.float32(volume * self.ppc ** 2 / total)
-        elif not clipped:  # shapes smaller than a pixel: anti-aliasing must not add area (mass)
+        elif not clipped and min(patch.shape) <= 12:  # sub-pixel shapes: anti-aliasing must not add area (mass)
             drawn, true = float(c.sum()), part.area() * self.ppc ** 2
             if drawn > true:
                 t *= np.float32(true / drawn)
