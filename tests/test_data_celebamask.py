@@ -84,32 +84,26 @@ def test_face8_and_a_supplied_teeth_part(tmp_path):
     assert lab.max() <= len(FACE8.names)
 
 
+def _write_png(path, shape=(32, 32)):
+    cv2.imwrite(str(path), np.zeros(shape, np.uint8))
+
+
 def _break(root, how):
-    folder = root / "CelebAMask-HQ-mask-anno" / "1"
-    if how == "mask size":
-        cv2.imwrite(str(folder / "02001_nose.png"), np.zeros((16, 16), np.uint8))
-        return "02001_nose.png: mask size 16x16"
-    if how == "corrupt mask":
-        (folder / "02001_hair.png").write_bytes(b"garbage")
-        return "02001_hair.png: not a readable mask"
-    if how == "corrupt image":
-        (root / "CelebA-HQ-img" / "2001.jpg").write_bytes(b"garbage")
-        return "2001.jpg: not a readable image"
-    if how == "image size":
-        cv2.imwrite(str(root / "CelebA-HQ-img" / "2001.jpg"), np.zeros((64, 48, 3), np.uint8))
-        return "does not match its masks"
-    if how == "missing masks":
-        for f in folder.iterdir():
-            f.unlink()
-        return "no part masks for image 2001"
-    if how == "unknown part":
-        cv2.imwrite(str(folder / "02001_tail.png"), np.zeros((32, 32), np.uint8))
-        return "unknown CelebAMask-HQ part 'tail'"
-    if how == "empty":
-        for f in (root / "CelebA-HQ-img").iterdir():
-            f.unlink()
-        return "the split is empty"
-    raise AssertionError(how)
+    """Damage the tree in one way; returns the text the error line must contain."""
+    folder, images = root / "CelebAMask-HQ-mask-anno" / "1", root / "CelebA-HQ-img"
+    cases = {
+        "mask size": (lambda: _write_png(folder / "02001_nose.png", (16, 16)), "02001_nose.png: mask size 16x16"),
+        "corrupt mask": (lambda: (folder / "02001_hair.png").write_bytes(b"garbage"),
+                         "02001_hair.png: not a readable mask"),
+        "corrupt image": (lambda: (images / "2001.jpg").write_bytes(b"garbage"), "2001.jpg: not a readable image"),
+        "image size": (lambda: _write_png(images / "2001.jpg", (64, 48)), "does not match its masks"),
+        "missing masks": (lambda: [f.unlink() for f in folder.iterdir()], "no part masks for image 2001"),
+        "unknown part": (lambda: _write_png(folder / "02001_tail.png"), "unknown CelebAMask-HQ part 'tail'"),
+        "empty": (lambda: [f.unlink() for f in images.iterdir()], "the split is empty"),
+    }
+    damage, expected = cases[how]
+    damage()
+    return expected
 
 
 @pytest.mark.parametrize("how", ["mask size", "corrupt mask", "corrupt image", "image size", "missing masks",
