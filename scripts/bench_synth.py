@@ -144,6 +144,39 @@ def bench_steering(pieces, n: int, batch: int, alphas: list[float], calibration:
     return out
 
 
+def plot(result: dict, path: str | Path) -> None:
+    """Bar chart: CPU seconds per image of generation, annotation and the whole engine at each resolution."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = result["resolutions"]
+    fig, axes = plt.subplots(1, len(res), figsize=(4 * len(res), 3.2), squeeze=False)
+    for ax, r in zip(axes[0], res):
+        cpu = r["cpu_seconds_per_image_best"]
+        ax.bar(list(cpu), list(cpu.values()), color=["tab:gray", "tab:blue", "tab:orange"])
+        ax.axhline(1.25 * cpu["generation"], color="tab:red", ls="--", lw=1, label="1.25 x generation")
+        ax.set_title(f"{r['resolution']}²: engine / generation = {r['ratio_cpu']:.2f}", fontsize=9)
+        ax.set_ylabel("CPU seconds per image")
+        ax.legend(fontsize=7)
+    fig.suptitle(result["networks"], fontsize=7)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _code_version() -> str:
+    """HEAD commit, marked '+dirty' when hfc/ or baggan/ have uncommitted changes (what produced the figures)."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "hfc", "baggan") else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resolutions", type=int, nargs="+", default=[64, 256])
@@ -167,6 +200,7 @@ def main() -> None:
     result = {"command": "python scripts/bench_synth.py " + " ".join(__import__("sys").argv[1:]),
               "machine": {"cpu_threads": args.threads, "platform": platform.platform(), "torch": torch.__version__,
                           "note": "shared CPU: other jobs may inflate timings"},
+              "code": _code_version(),
               "networks": "real" if args.network else (f"proxy: randomly initialised NetworkConfig(resolution=R) "
                                                        f"generator, HFC encoder D={args.dim}, {args.segmenter_kind}"),
               "resolutions": [], "steering": None}
@@ -182,7 +216,8 @@ def main() -> None:
                                                     args.seed)
                 print(json.dumps(result["steering"]))
     write_json_atomic(args.out, result, indent=2)
-    print(f"wrote {args.out}")
+    plot(result, Path(args.out).with_suffix(".png"))
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.png')}")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,7 @@ def test_contact_sheet_and_check_work_on_sharded_output(tmp_path):
     run_toy(tmp_path / "synth", n=7, shard_size=3, batch=4, min_area=3)
     sheet = read_image_rgb(contact_sheet(tmp_path / "synth", 4, tmp_path / "sheet.png", tile=64))
     assert sheet.shape == (2 * 66, 2 * 66, 3) and sheet.std() > 10
+    assert stats(tmp_path / "synth", tmp_path / "st")["synthesis"]["acceptance_rate"] == 1.0
     report = check(tmp_path / "synth")
     assert len(report) == 3
     assert all(r["ap"] == {"bbox": 1.0, "segm": 1.0} and r["label_maps_matching_instances"] == r["images"]

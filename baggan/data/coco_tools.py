@@ -18,9 +18,9 @@ from typing import Iterable, Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from baggan.data.coco import CocoDataset, dataset_dirs, label_map_from_instances, load_coco_json
+from baggan.data.coco import INDEX_FILE, CocoDataset, dataset_dirs, label_map_from_instances, load_coco_json
 from baggan.errors import DataError, UserError
-from baggan.io import atomic_dir, write_bytes_atomic, write_image_atomic, write_json_atomic
+from baggan.io import atomic_dir, read_json, write_bytes_atomic, write_image_atomic, write_json_atomic
 
 LATENT_FILE = "latents.npy"  # image records may point into it with "latent_file" / "latent_row"
 
@@ -158,6 +158,9 @@ def stats(src: str | Path, out: str | Path) -> dict:
     n_inst = sum(len(e.annotations) for e in entries)
     result = {"source": str(src), "images": len(entries), "instances": n_inst,
               "instances_per_image": n_inst / len(entries) if entries else 0.0, "categories": per_cat}
+    if (Path(src) / INDEX_FILE).is_file():  # a synthesis output: acceptance and drops
+        totals = read_json(Path(src) / INDEX_FILE).get("totals", {})
+        result["synthesis"] = {k: totals.get(k) for k in ("candidates", "accepted", "acceptance_rate", "dropped")}
     conf = [e.image["confidence"] for e in entries if "confidence" in e.image]
     if conf:
         result["confidence"] = {"mean": float(np.mean(conf)), "min": float(np.min(conf)), "max": float(np.max(conf))}
