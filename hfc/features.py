@@ -121,6 +121,7 @@ class FusedLinear(nn.Module):
         for i in idx:
             term = pointwise(self.weight[:, self.slices[i]], features[i])
             y = term if y is None else y.add_(term)
+            del term  # free it before the next layer's projection exists
         return y
 
     def _finish(self, y: torch.Tensor | None, shape: tuple[int, ...], channel_dim: int, bias: bool) -> torch.Tensor:
@@ -138,9 +139,11 @@ class FusedLinear(nn.Module):
     ) -> torch.Tensor:
         """sum_l U(W_l H_l) + b over the selected layers (default all): [N, D, size, size]."""
         y = None
-        for idx in self._groups(features, layers).values():
-            term = upsample(self._project_native(features, idx), size)
+        groups = self._groups(features, layers)
+        for res in sorted(groups, reverse=True):  # full-size layers first: at most 2 D x size² maps alive
+            term = upsample(self._project_native(features, groups[res]), size)
             y = term if y is None else y.add_(term)
+            del term
         return self._finish(y, (features[0].shape[0], self.out_features, size, size), 1, bias)
 
     def at(
