@@ -103,14 +103,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    results = [bench_resolution(res, args.reps) for res in tqdm(args.resolutions, desc="bench_networks")]
     out = ROOT / "docs" / "benchmarks" / "networks.json"
-    write_json_atomic(out, {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
-                    "torch": torch.__version__, "note": "CPU shared with other jobs during the run"},
-        "command": "scripts/bench_networks.py " + " ".join(sys.argv[1:]),
-        "results": results,
-    }, indent=1)
+    results = []
+    for res in tqdm(args.resolutions, desc="bench_networks"):
+        results.append(bench_resolution(res, args.reps))
+        write_json_atomic(out, {  # after every resolution, so a long run keeps what it measured
+            "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                        "torch": torch.__version__, "note": "CPU shared with other jobs during the run"},
+            "command": "scripts/bench_networks.py " + " ".join(sys.argv[1:]),
+            "results": results,
+        }, indent=1)
     plot(results, out.with_suffix(".png"))
     for r in results:
         print(f"{r['resolution']:>4}²: G forward {r['G_forward_ms_per_image']:>8.1f} ms/image, "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import pickle
 import sys
 import tempfile
@@ -47,7 +46,7 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
 
 
-def nvlabs_case(src: Path, name: str, res: int, c_dim: int, zdim: int, cmax: int, cbase: int, layers: int,
+def nvlabs_case(name: str, res: int, c_dim: int, zdim: int, cmax: int, cbase: int, layers: int,
                 g_arch: str, d_arch: str, mbstd: int, tmp: Path) -> dict[str, float]:
     """Official nets (train.py-style kwargs) → snapshot pickle → ours; max abs differences per output."""
     import dnnlib
@@ -148,7 +147,7 @@ def main() -> None:
             if args.full:
                 cases.append(("stylegan2_256", 256, 0, 512, 512, 32768, 8, "skip", "resnet", 2))
             for case in cases:
-                results[f"nvlabs {case[0]}"] = nvlabs_case(args.nvlabs, *case, tmp=Path(tmp))
+                results[f"nvlabs {case[0]}"] = nvlabs_case(*case, tmp=Path(tmp))
         if args.rosinality:
             sys.path.insert(0, str(args.rosinality))
             for size, mult, n_mlp in [(64, 2, 8), (128, 1, 4)]:
