@@ -1,5 +1,5 @@
-"""Helpers of the evaluation tests: tiny X-ray-looking data sets in our COCO format (not a simulator), and a
-fixture running each test on one intra-op thread.
+"""Helpers of the evaluation tests: tiny X-ray-looking data sets in our COCO format (not a simulator), and
+(re-exported) the fixture running each test on one intra-op thread.
 
 White background, a beige bag outline, green and blue clutter lines, and 1-2 threat items drawn as flat
 shapes whose colour and form tell the class: Hammer (id 3) dark-blue T, Powerbank (id 4) orange block,
@@ -12,20 +12,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
-import torch
+from train_fixtures import one_thread  # noqa: F401 - re-exported: the shared one-thread autouse fixture
 
 from baggan.data.coco import CocoWriter, instances_from_label_map
 from baggan.data.labelsets import PIDRAY
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared, loaded CPU two threads wait on each other (10x slower steps here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 CATEGORIES = [c for c in PIDRAY.coco_categories() if c["name"] in ("Hammer", "Powerbank", "Wrench")]
 COLOURS = {3: (40, 60, 150), 4: (230, 140, 50), 6: (60, 160, 70)}

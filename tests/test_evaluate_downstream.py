@@ -69,6 +69,14 @@ def test_two_training_steps_change_the_model(sets):
         assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+def test_dice_loss_by_hand():
+    target = torch.tensor([[[0, 1], [1, 1]]])  # 3 foreground pixels of class 1, K = 2
+    right = torch.where(target == 1, 20.0, -20.0)[:, None]
+    logits = torch.cat([-right, right], dim=1)  # confident and correct
+    assert ds.dice_loss(logits, target).item() == pytest.approx(1 - (2 * 3 + 1) / (3 + 3 + 1), abs=1e-6)
+    assert ds.dice_loss(-logits, target).item() == pytest.approx(1 - 1 / (1 + 3 + 1), abs=1e-6)  # all wrong
+
+
 def test_letterbox_keeps_aspect_and_labels():
     image = np.zeros((30, 60, 3), np.uint8)
     label = np.zeros((30, 60), np.int64)
@@ -109,8 +117,9 @@ def test_config_validation(tmp_path):
     path.write_text(yaml.safe_dump({**TINY, "models": [{"name": "unet"}]}))
     with pytest.raises(ConfigError, match="models"):
         load_config(path, ds.DownstreamConfig)
-    cfg = load_config(Path(__file__).parents[1] / "configs/eval/downstream-cpu.yaml", ds.DownstreamConfig)
-    assert cfg.ratio_names == ["1:0", "1:1", "1:2", "1:5", "1:10"]
+    for preset in ("cpu", "paper"):
+        cfg = load_config(Path(__file__).parents[1] / f"configs/eval/downstream-{preset}.yaml", ds.DownstreamConfig)
+        assert cfg.ratio_names == ["1:0", "1:1", "1:2", "1:5", "1:10"]
 
 
 def test_plan_runs_needs_enough_synthetic_scans():

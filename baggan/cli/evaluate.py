@@ -75,11 +75,18 @@ def downstream(config_path: Path, real: Path, synthetic: Path, test: Path, outdi
               help="FID/KID between every pair of sets, or each set against the first.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subsets and of KID.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, …")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads (default: torch's choice; 1 is fastest on a busy shared CPU).")
 def realism(sets: tuple[Path, ...], names: tuple[str, ...], outdir: Path, max_images: int, resolution: int,
-            pairs: str, seed: int, device: str) -> None:
+            pairs: str, seed: int, device: str, threads: int | None) -> None:
     """FID/KID, intensity histograms, material classes and a collage across sets of scans (Fig. C4)."""
+    import torch
+
     from baggan.evaluate import resolve_device
     from baggan.evaluate.realism import RealismOptions, run_realism
+
+    if threads:
+        torch.set_num_threads(threads)
 
     opts = RealismOptions(max_images=max_images, resolution=resolution, pairs=pairs, seed=seed)
     path = run_realism(list(sets), list(names) or None, outdir, opts, resolve_device(device))

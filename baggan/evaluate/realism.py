@@ -153,6 +153,8 @@ def run_realism(sets: Sequence[str | Path], names: Sequence[str] | None, outdir:
     names = list(names) if names else [s.name or str(s) for s in sets]
     if len(names) != len(sets):
         raise UserError(f"--names gives {len(names)} names for {len(sets)} sets")
+    if len(set(names)) < len(names):  # e.g. two folders both called images/
+        names = [f"{n} ({i + 1})" for i, n in enumerate(names)]
     listed = [list_scans(s) for s in sets]  # all paths checked before any slow work
     t0 = time.time()
     images = [load_scans(files, opts, f"reading {name}") for (files, _), name in zip(listed, names)]
@@ -198,8 +200,8 @@ def _histogram_figure(hists: Sequence[np.ndarray], names: Sequence[str]):
     axes = fig.subplots(1, 3)
     for c, (ax, channel) in enumerate(zip(axes, ("red", "green", "blue"))):
         for h, name in zip(hists, names):
-            ax.plot(np.arange(256), h[c] + 1e-7, label=name, linewidth=1)
-        ax.set(yscale="log", title=f"{channel} channel", xlabel="intensity", xlim=(0, 255))
+            ax.plot(np.arange(256), np.maximum(h[c], 1e-6), label=name, linewidth=1)
+        ax.set(yscale="log", title=f"{channel} channel", xlabel="intensity", xlim=(0, 255), ylim=(1e-6, 1))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("fraction of pixels")
     axes[0].legend(fontsize=8)
@@ -211,7 +213,7 @@ def _materials_figure(set_info: Sequence[dict]):
     """Stacked bars of the organic / inorganic / metal shares of non-background pixels, one bar per set."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(1.6 + 1.2 * len(set_info), 3.6), dpi=110)
+    fig = Figure(figsize=(2.8 + 1.2 * len(set_info), 3.6), dpi=110)
     ax = fig.add_subplot()
     bottom = np.zeros(len(set_info))
     for material, colour in zip(MATERIALS[1:], ("#eb8c28", "#3caa3c", "#2846c8")):
@@ -219,7 +221,7 @@ def _materials_figure(set_info: Sequence[dict]):
         ax.bar([s["name"] for s in set_info], share, bottom=bottom, color=colour, label=material)
         bottom += share
     ax.set(ylabel="% of non-background pixels", ylim=(0, 100), title="Pseudo-colour material classes")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
