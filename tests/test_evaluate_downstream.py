@@ -142,13 +142,13 @@ def test_backbone_weights_round_trip(tmp_path):
         load_backbone_weights(dst, tmp_path / "bad.pt")
 
 
-def test_downstream_end_to_end(sets, tmp_path):
+def test_downstream_end_to_end(sets, tmp_path, monkeypatch):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
     out = tmp_path / "report"
-    result = CliRunner().invoke(cli, ["evaluate", "downstream", "--config", str(cfg), "--real", str(sets["real"]),
-                                      "--synthetic", str(sets["synthetic"]), "--test", str(sets["test"]),
-                                      "--outdir", str(out), "--device", "cpu"])
+    args = ["evaluate", "downstream", "--config", str(cfg), "--real", str(sets["real"]), "--synthetic",
+            str(sets["synthetic"]), "--test", str(sets["test"]), "--outdir", str(out), "--device", "cpu"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert f"report: {out / 'downstream.md'}" in result.output
     data = json.loads((out / "downstream.json").read_text())
@@ -161,6 +161,11 @@ def test_downstream_end_to_end(sets, tmp_path):
     assert "| R:A | real | synthetic | mIoU % |" in md and "![downstream.png](downstream.png)" in md
     for png in ("downstream.png", "predictions.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # a second call with the same config and data reuses the finished runs (resume) and reports the same
+    monkeypatch.setattr(ds, "train_segmenter", lambda *a, **k: pytest.fail("finished run trained again"))
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "downstream.json").read_text())["summary"] == data["summary"]
 
 
 @pytest.mark.parametrize("breakage,message", [

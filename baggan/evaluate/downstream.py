@@ -31,6 +31,7 @@ from torch import nn
 from baggan.config import check, to_dict
 from baggan.data.coco import CocoDataset
 from baggan.errors import DataError, TrainingDiverged, UserError
+from baggan.io import read_json, write_json_atomic
 from baggan.evaluate import report as rp
 from hfc.metrics import confusion_matrix, mean_std, segmentation_scores
 
@@ -370,6 +371,23 @@ def plan_runs(cfg: DownstreamConfig, n_real: int, n_synth: int, synth_dir: Path)
     return r, plan
 
 
+def _finished_runs(log: Path, key: dict) -> list[RunResult]:
+    """Runs recorded in `log` by an earlier call with the same config and data (else none)."""
+    if not log.is_file():
+        return []
+    doc = read_json(log)
+    if rp.to_jsonable(key) != doc.get("key"):
+        return []
+    return [RunResult(**{k: _from_json(v) for k, v in r.items()}) for r in doc["runs"]]
+
+
+def _from_json(value):
+    """null → NaN, through lists: undoes report.to_jsonable for the numbers of a run record."""
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return float("nan") if value is None else value
+
+
 def run_downstream(cfg: DownstreamConfig, real_dir: str | Path, synthetic_dir: str | Path, test_dir: str | Path,
                    outdir: str | Path, device: torch.device) -> Path:
     """Run the whole sweep and write the report folder; returns the Markdown path."""
@@ -390,11 +408,17 @@ def run_downstream(cfg: DownstreamConfig, real_dir: str | Path, synthetic_dir: s
     show_idx = test_idx[:cfg.show]
     fg_fraction = float(np.mean([(lab[y0:y1, x0:x1] > 0).mean()  # the ceiling of wIoU
                                  for _, lab, (y0, y1, x0, x1) in map(src["test"].get, test_idx)]))
+    log = Path(outdir) / "downstream-runs.json"  # finished runs, so an interrupted sweep resumes
+    key = {"config": to_dict(cfg), "data": [str(real_dir), str(synthetic_dir), str(test_dir)]}
+    done = {(x.model, x.ratio, x.seed): x for x in _finished_runs(log, key)}
     runs: list[RunResult] = []
     shown: dict[tuple[str, str], list[np.ndarray]] = {}
     t_start = time.time()
     jobs = [(mc, ratio, seed) for mc in cfg.models for ratio in cfg.ratio_names for seed in cfg.seeds]
     for mc, ratio, seed in tqdm(jobs, desc="downstream runs", unit="run"):
+        if (mc.label, ratio, seed) in done:
+            runs.append(done[(mc.label, ratio, seed)])
+            continue
         items = [(src["real"], i) for i in real_idx] + [(src["synthetic"], i) for i in synth_order[:plan[ratio]]]
         torch.manual_seed(seed)
         model = build_model(mc, k)
@@ -408,6 +432,8 @@ def run_downstream(cfg: DownstreamConfig, real_dir: str | Path, synthetic_dir: s
                               scores.class_iou.tolist(), loss, t1 - t0, c1 - c0, time.time() - t1))
         if seed == cfg.seeds[0] and ratio in (cfg.ratio_names[0], cfg.ratio_names[-1]):
             shown[(mc.label, ratio)] = [p for _, p in pairs[:len(show_idx)]]
+        write_json_atomic(log, rp.to_jsonable({"key": key, "runs": [dataclasses.asdict(x) for x in runs]}),
+                          indent=1)
     info = {"real": {"dir": str(real_dir), "scans": len(real), "used": r},
             "synthetic": {"dir": str(synthetic_dir), "scans": len(synth), "used_max": max(plan.values())},
             "test": {"dir": str(test_dir), "scans": len(test), "used": len(test_idx)},
