@@ -97,10 +97,15 @@ class HFCSegmenter(PixelClassifier):
 
 @dataclass(frozen=True)
 class Annotation:
-    """An annotated generated scan: its ws [num_ws, w_dim] and a label map [H, W] aligned with the image."""
+    """An annotated generated scan: its ws [num_ws, w_dim] and a label map [H, W] aligned with the image.
+
+    `features` ([H_1..H_L], batch 1) replaces rendering ws with the generator's own noise, e.g. for a GAN
+    inversion that also optimised the noise maps.
+    """
 
     ws: torch.Tensor
     label: torch.Tensor
+    features: tuple[torch.Tensor, ...] | None = None
 
     @classmethod
     def from_seed(cls, gen: FeatureGenerator, seed: int, label: np.ndarray | torch.Tensor, psi: float = 1.0) -> Annotation:
@@ -147,7 +152,10 @@ def fit(
     with torch.no_grad():
         inputs = []
         for s in samples:
-            _, feats = gen.synthesize(s.ws.reshape(1, gen.num_ws, gen.w_dim).to(device), noise_mode=noise_mode)
+            if s.features is not None:
+                feats = [h.to(device) for h in s.features]
+            else:
+                _, feats = gen.synthesize(s.ws.reshape(1, gen.num_ws, gen.w_dim).to(device), noise_mode=noise_mode)
             inputs.append(model.prepare(feats, size))
     opt = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas)
     model.train()

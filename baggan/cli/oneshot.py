@@ -1,0 +1,252 @@
+"""`baggan oneshot fit` (a segmenter from 1..N annotated scans) and `baggan annotate` (a grid of annotated scans)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+SOURCES = {"seeds": "seed", "ws_files": "ws", "images": "image"}  # parameter name → sample kind
+
+
+class _PairedCommand(click.Command):
+    """A command that records the order of its options, so the k-th --mask pairs with the k-th sample option."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+        ctx.meta["oneshot.order"] = [p.name for p in order]
+        return super().parse_args(ctx, args)
+
+
+def _device(name: str):
+    """torch.device for auto/cpu/cuda; UserError if CUDA is asked for and missing."""
+    import torch
+
+    from baggan.errors import UserError
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: CUDA is not available on this machine")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def _load_encoder(hfc: Path | None, method: str | None, device):
+    """(method, encoder or None): the HFC encoder file checked against --method."""
+    from baggan.errors import UserError
+    from baggan.oneshot import HFC_METHODS, RAW_METHODS
+    from hfc.checkpoint import load_module
+    from hfc.errors import HFCError
+    from hfc.features import PixelEncoder
+
+    if method in RAW_METHODS:
+        if hfc is not None:
+            click.echo(f"warning: --hfc ignored: --method {method} fits on the raw hidden features", err=True)
+        return method, None
+    if hfc is None:
+        raise UserError(f"--hfc is required for --method {method or 'swav'} (or use --method "
+                        f"{'|'.join(RAW_METHODS)}, which need no HFC encoder)")
+    try:
+        encoder = load_module(hfc, device, expect=PixelEncoder)
+    except HFCError as e:
+        raise UserError(str(e)) from None
+    trained = (getattr(encoder, "meta", {}) or {}).get("method")
+    if method is not None and trained is not None and trained != method:
+        raise UserError(f"{hfc}: an HFC encoder trained with {trained}, but --method {method}")
+    method = method or trained or "swav"
+    assert method in HFC_METHODS
+    return method, encoder
+
+
+def _check_layers(gen, encoder, hfc: Path | None) -> None:
+    """UserError unless the encoder was built for this generator's hidden layers."""
+    from baggan.errors import UserError
+    from hfc.checkpoint import check_layers
+    from hfc.errors import HFCError
+    from hfc.generator import layer_channels
+
+    if encoder is not None:
+        try:
+            check_layers(encoder.layer_channels, layer_channels(gen), f"{hfc}")
+        except HFCError as e:
+            raise UserError(str(e)) from None
+
+
+def register(cli: click.Group) -> None:
+    """Add the `oneshot` group (fit) and `annotate`."""
+
+    @cli.group("oneshot")
+    def oneshot_group() -> None:
+        """One-shot (and few-shot) segmenters from annotated scans (paper section 5; docs/oneshot.md)."""
+
+    @oneshot_group.command("fit", cls=_PairedCommand)
+    @click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="Generator file (ours, an official StyleGAN2-ADA .pkl, or a rosinality .pt).")
+    @click.option("--hfc", type=click.Path(dir_okay=False, path_type=Path),
+                  help="HFC encoder (encoder.pt of `baggan hfc train`); not used by the raw-feature baselines.")
+    @click.option("--seed", "seeds", multiple=True, type=int,
+                  help="Sample: the scan of this seed (as `baggan generate --seeds N --trunc PSI`). Repeatable.")
+    @click.option("--ws", "ws_files", multiple=True,
+                  help="Sample: saved ws, FILE (.npy/.pt, [1, num_ws, w_dim] or [num_ws, w_dim]) or FILE:ROW. Repeatable.")
+    @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="Sample: a real scan, projected into W+ (GAN inversion). Repeatable.")
+    @click.option("--mask", "masks", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="Single-channel PNG of category ids (0 background, 255 not annotated); the k-th --mask "
+                       "belongs to the k-th --seed/--ws/--image.")
+    @click.option("--method", type=click.Choice(["swav", "simclr", "kmeans", "datasetgan", "repurpose-mlp",
+                                                 "repurpose-fcn"]),
+                  help="swav/simclr/kmeans: a segmenter on the codes of --hfc (default: the method --hfc was "
+                       "trained with); the others: baselines on the raw hidden features.")
+    @click.option("--segmenter", "seg_name", type=click.Choice(["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"]),
+                  default="fcn3", show_default=True, help="Segmenter on the HFC codes.")
+    @click.option("--hidden", default=128, show_default=True, help="Width of the segmenter's hidden layers.")
+    @click.option("--epochs", default=200, show_default=True)
+    @click.option("--lr", default=0.01, show_default=True, help="Adam learning rate of the fit.")
+    @click.option("--label-set", default="pidray", show_default=True, help="Label set of the mask ids.")
+    @click.option("--psi", default=1.0, show_default=True, help="Truncation psi of --seed samples.")
+    @click.option("--class-idx", type=int, default=None, help="Class of --seed samples (conditional networks).")
+    @click.option("--steps", default=500, show_default=True, help="Projection steps per --image.")
+    @click.option("--w-steps", default=0, show_default=True, help="Of those, the first steps optimise in W, then W+.")
+    @click.option("--project-lr", default=0.1, show_default=True, help="Peak learning rate of the projection.")
+    @click.option("--no-project-noise", is_flag=True, help="Do not optimise the noise maps in the projection.")
+    @click.option("--use-d-features", is_flag=True,
+                  help="Add the discriminator-feature loss to the projection (the network file must hold D).")
+    @click.option("--resize", is_flag=True, help="Resize an --image (and its mask) of another size instead of refusing it.")
+    @click.option("--init-seed", default=0, show_default=True, help="Seed of the segmenter init and the projection.")
+    @click.option("--out", default="segmenter.pt", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="Fitted segmenter file; a picture of the samples is written beside it (.png).")
+    @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+    @click.pass_context
+    def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[int, ...], ws_files: tuple[str, ...],
+                images: tuple[Path, ...], masks: tuple[Path, ...], method: str | None, seg_name: str, hidden: int,
+                epochs: int, lr: float, label_set: str, psi: float, class_idx: int | None, steps: int, w_steps: int,
+                project_lr: float, no_project_noise: bool, use_d_features: bool, resize: bool, init_seed: int,
+                out: Path, device: str) -> None:
+        """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
+        from baggan.data.labelsets import get_label_set
+        from baggan.errors import TrainingDiverged, UserError
+        from baggan.oneshot import (fit_samples, file_sha256, fit_sheet, generated_sample, predict_categories,
+                                    projected_sample, read_mask, read_ws, training_iou, ws_from_seed)
+        from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
+        from baggan.stylegan2.projector import ProjectorConfig, load_scan
+        from hfc.config import OneShotConfig
+        from hfc.errors import Diverged, HFCError
+        from hfc.oneshot import save_classifier
+
+        order = [SOURCES[name] for name in ctx.meta["oneshot.order"] if name in SOURCES]
+        if not order:
+            raise UserError("give at least one annotated sample: --seed N, --ws FILE or --image SCAN.png, each with --mask")
+        if len(order) != len(masks):
+            raise UserError(f"give one --mask per sample: {len(order)} --seed/--ws/--image but {len(masks)} --mask")
+        ls = get_label_set(label_set)
+        try:
+            ocfg = OneShotConfig(segmenter=seg_name, hidden=hidden, epochs=epochs, lr=lr, seed=init_seed)
+            pcfg = ProjectorConfig(steps=steps, w_steps=w_steps, lr=project_lr, noise=not no_project_noise,
+                                   seed=init_seed)
+        except ValueError as e:
+            raise UserError(f"bad option: {e}") from None
+        dev = _device(device)
+        method, encoder = _load_encoder(hfc, method, dev)
+        nets = load_network(network, dev)
+        G = nets["G_ema"] if "G_ema" in nets else nets.get("G")
+        if G is None:
+            raise UserError(f"{network}: no generator (G_ema or G) in the file")
+        D = nets.get("D") if use_d_features else None
+        if use_d_features and D is None:
+            raise UserError(f"--use-d-features: {network} holds no discriminator (it holds {', '.join(sorted(nets))})")
+        gen = StyleGANFeatureGenerator(G)
+        _check_layers(gen, encoder, hfc)
+        res = G.img_resolution
+
+        values = {"seed": iter(seeds), "ws": iter(ws_files), "image": iter(images)}
+        samples = []
+        for kind, mask_path in zip(order, masks):
+            value = next(values[kind])
+            if kind == "image":
+                scan, note = load_scan(value, res, resize)
+                if note:
+                    click.echo(f"note: {note}; its mask is resized too (nearest)", err=True)
+                mask = read_mask(mask_path, res, ls, resize=note is not None)
+                click.echo(f"projecting {value} ({pcfg.steps} steps)")
+                s = projected_sample(gen, scan, mask, f"image {Path(value).name}", str(mask_path), pcfg, D)
+                click.echo(f"  reconstruction: PSNR {s.projection.psnr:.2f} dB, SSIM {s.projection.ssim:.4f}")
+            else:
+                ws = ws_from_seed(G, [value], psi, class_idx) if kind == "seed" else read_ws(value, G.num_ws, G.w_dim)
+                mask = read_mask(mask_path, res, ls)
+                s = generated_sample(gen, ws, mask, f"{kind} {value}" if kind == "seed" else f"ws {Path(value).name}",
+                                     str(mask_path))
+            samples.append(s)
+
+        try:
+            model, table, history = fit_samples(method, gen, encoder, samples, ocfg)
+        except Diverged as e:
+            raise TrainingDiverged(str(e)) from None
+        except HFCError as e:
+            raise UserError(str(e)) from None
+        preds = [predict_categories(model, s, table, res) for s in samples]
+        ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
+        projections = [s.projection for s in samples if s.projection is not None]
+        meta = {
+            "label_set": ls.name, "class_to_category": table, "categories": [ls.names[c - 1] for c in table[1:]],
+            "method": method, "segmenter": seg_name if encoder is not None else method, "epochs": epochs,
+            "generator": str(network), "generator_sha256": file_sha256(network), "hfc": str(hfc) if encoder else "",
+            "samples": [s.source for s in samples], "masks": [s.mask_path for s in samples],
+            "psi": psi, "final_loss": history[-1], "training_iou": ious,
+            "projection_psnr": [p.psnr for p in projections], "projection_ssim": [p.ssim for p in projections],
+        }  # fmt: skip
+        save_classifier(out, model, meta)
+        sheet = out.with_suffix(".png")
+        fit_sheet(sheet, samples, preds, ious, ls,
+                  f"{method}{'+' + seg_name if encoder is not None else ''}: {len(samples)}-shot, {epochs} epochs, "
+                  f"final loss {history[-1]:.4f}")
+        click.echo(f"fitted {method} on {len(samples)} sample(s); classes: background, "
+                   f"{', '.join(meta['categories'])}; training IoU {', '.join(f'{v:.3f}' for v in ious)}")
+        click.echo(f"segmenter: {out}\npicture: {sheet}")
+
+    @cli.command("annotate")
+    @click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Generator file.")
+    @click.option("--hfc", type=click.Path(dir_okay=False, path_type=Path),
+                  help="HFC encoder the segmenter was fitted with (not needed for a baseline).")
+    @click.option("--segmenter", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="Segmenter file of `baggan oneshot fit`.")
+    @click.option("--n", "n", default=16, show_default=True, help="Scans: seeds SEED .. SEED+N-1.")
+    @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--seed", default=0, show_default=True, help="First seed (z as `baggan generate`).")
+    @click.option("--psi", default=0.7, show_default=True, help="Truncation psi.")
+    @click.option("--class-idx", type=int, default=None, help="Class (conditional networks).")
+    @click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say.")
+    @click.option("--batch", default=8, show_default=True, help="Scans per forward pass.")
+    @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+    def annotate_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, seed: int, psi: float,
+                     class_idx: int | None, label_set: str | None, batch: int, device: str) -> None:
+        """Annotate N generated scans with a fitted segmenter: grid.png (scan | mask overlay) and per-scan PNGs."""
+        import numpy as np
+        import torch
+        from tqdm.auto import tqdm
+
+        from baggan.errors import UserError
+        from baggan.io import write_image_atomic
+        from baggan.oneshot import annotate_grid, rgb, ws_from_seed
+        from baggan.stylegan2.projector import to_uint8
+        from baggan.synth.build import load_annotator
+
+        if n < 1 or batch < 1:
+            raise UserError(f"--n and --batch must be >= 1, got {n} and {batch}")
+        for what, path in (("--network", network), ("--segmenter", segmenter), ("--hfc", hfc)):
+            if path is not None and not Path(path).is_file():
+                raise UserError(f"{what} {path}: file not found")
+        wiring = load_annotator(network, hfc, segmenter, _device(device), label_set)
+        table = np.asarray(wiring.class_to_category, np.int64)
+        seeds = list(range(seed, seed + n))
+        images, labels = [], []
+        with torch.no_grad():
+            for start in tqdm(range(0, n, batch), desc="annotate"):
+                ws = ws_from_seed(wiring.gen.G, seeds[start : start + batch], psi, class_idx)
+                out = wiring.annotate(ws)
+                images += [rgb(im) for im in to_uint8(out.images)]
+                labels += list(table[out.labels.cpu().numpy()])
+        for s, img, lab in zip(seeds, images, labels):
+            write_image_atomic(outdir / f"seed{s:04d}.png", img)
+            write_image_atomic(outdir / f"seed{s:04d}_mask.png", lab.astype(np.uint8))
+        annotate_grid(outdir / "grid.png", images, labels, [f"seed {s}" for s in seeds], wiring.label_set,
+                      wiring.class_to_category[1:], f"{segmenter.name}: seeds {seeds[0]}-{seeds[-1]}, psi {psi}")
+        click.echo(f"annotated {n} scans: {outdir / 'grid.png'}; scans and category-id masks "
+                   f"(seedNNNN.png, seedNNNN_mask.png) in {outdir}")

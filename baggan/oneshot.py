@@ -1,0 +1,313 @@
+"""Annotated samples for one-shot fitting, the fit itself for every method, and the pictures of both.
+
+An annotated sample is a generated scan plus a mask of category ids aligned with it, from one of:
+  * a seed (z from numpy RandomState(seed), as `baggan generate`, truncation psi) + mask PNG;
+  * a saved ws file (.npy / .pt; [1, num_ws, w_dim], [num_ws, w_dim] or FILE:ROW of [N, num_ws, w_dim],
+    e.g. the latents.npy of a `baggan synthesize` shard) + mask PNG;
+  * a real scan + its mask: the scan is projected into W+ (baggan.stylegan2.projector) and the hidden
+    features of the projection are used; the mask stays aligned because the projection reproduces
+    the scan's geometry.
+Masks are single-channel PNGs of category ids of a label set (0 = background, 255 = not annotated).
+The segmenter's classes are background plus the categories the masks use, in id order; the fitted
+file's metadata records the class → category table that `baggan synthesize` reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import torch
+
+from baggan.data.labelsets import LabelSet
+from baggan.errors import DataError, UserError
+from baggan.stylegan2.features import StyleGANFeatureGenerator
+from baggan.stylegan2.networks import Discriminator, Generator
+from baggan.stylegan2.projector import ProjectionResult, ProjectorConfig, project, to_uint8
+
+if TYPE_CHECKING:
+    from hfc.config import OneShotConfig
+    from hfc.features import PixelEncoder
+    from hfc.oneshot import PixelClassifier
+
+HFC_METHODS = ("swav", "simclr", "kmeans")  # an HFC encoder (--hfc) trained with this method + a segmenter
+RAW_METHODS = {"datasetgan": "datasetgan", "repurpose-mlp": "repurpose_mlp", "repurpose-fcn": "repurpose_fcn"}
+METHODS = HFC_METHODS + tuple(RAW_METHODS)
+IGNORE = 255  # mask value of unannotated pixels (left out of the loss)
+
+
+@dataclass
+class AnnotatedSample:
+    """One annotated scan ready for fitting: latents, features, the scan they render, and its mask."""
+
+    source: str  # "seed 5", "ws FILE", "image FILE"
+    ws: torch.Tensor  # [1, num_ws, w_dim]
+    features: list[torch.Tensor]  # [H_1..H_L] of the scan, batch 1
+    image: np.ndarray  # the scan the features belong to (generated, or the projection's reconstruction), HxWx3 uint8
+    mask: np.ndarray  # category ids, HxW int64
+    mask_path: str
+    projection: ProjectionResult | None = None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading the inputs.
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (identifies the generator a segmenter was fitted on)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ws_from_seed(G: Generator, seeds: Sequence[int], psi: float, class_idx: int | None = None) -> torch.Tensor:
+    """ws [N, num_ws, w_dim] of seeds, with z from numpy RandomState(seed) as `baggan generate` draws it."""
+    z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in seeds])).float()
+    device = G.mapping.fc0.weight.device
+    c = None
+    if G.c_dim > 0:
+        if class_idx is None or not 0 <= class_idx < G.c_dim:
+            raise UserError(f"--class-idx: the generator is conditional; give a class in 0..{G.c_dim - 1}")
+        c = torch.nn.functional.one_hot(torch.full([len(seeds)], class_idx), G.c_dim).float().to(device)
+    with torch.no_grad():
+        return G.mapping(z.to(device), c, truncation_psi=psi)
+
+
+def read_ws(spec: str, num_ws: int, w_dim: int) -> torch.Tensor:
+    """ws [1, num_ws, w_dim] from FILE or FILE:ROW (.npy or .pt holding an array/tensor); UserError naming the file."""
+    path, row = Path(spec), None
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail.isdigit() and not path.is_file():
+        path, row = Path(head), int(tail)
+    if not path.is_file():
+        raise DataError(f"{path}: ws file not found")
+    try:
+        if path.suffix == ".npy":
+            data = torch.from_numpy(np.load(path, allow_pickle=False))
+        else:
+            data = torch.as_tensor(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:  # noqa: BLE001 - any failure to read is the file's fault
+        raise DataError(f"{path}: not a readable .npy/.pt ws file ({type(e).__name__})") from None
+    data = data.float()
+    if data.ndim == 2:
+        data = data[None]
+    shape = f"{list(data.shape)}"
+    if data.ndim != 3 or tuple(data.shape[1:]) != (num_ws, w_dim):
+        raise DataError(f"{path}: ws of shape {shape}; this generator needs [1, {num_ws}, {w_dim}] or [{num_ws}, {w_dim}]")
+    if row is None and data.shape[0] != 1:
+        raise DataError(f"{path}: holds {data.shape[0]} ws; pick one with {path}:ROW (0..{data.shape[0] - 1})")
+    row = row or 0
+    if not 0 <= row < data.shape[0]:
+        raise DataError(f"{path}: row {row} is out of range (it holds {data.shape[0]} ws)")
+    return data[row : row + 1]
+
+
+def read_mask(path: str | Path, resolution: int, label_set: LabelSet, resize: bool = False) -> np.ndarray:
+    """Category-id map [R, R] int64 from a single-channel PNG; UserError for a wrong size, colours or unknown ids."""
+    import cv2
+
+    from baggan.io import read_label_png
+
+    mask = read_label_png(path)
+    colour = cv2.imread(str(path), cv2.IMREAD_COLOR)  # read_label_png keeps the first channel of a colour PNG
+    if colour is not None and not (np.array_equal(colour[..., 0], colour[..., 1]) and
+                                   np.array_equal(colour[..., 0], colour[..., 2])):
+        raise DataError(f"{path}: a colour mask; give a single-channel PNG whose pixel values are category ids")
+    h, w = mask.shape
+    if (h, w) != (resolution, resolution):
+        if not resize:
+            raise DataError(f"{path}: mask is {w}x{h}, the generator makes {resolution}x{resolution} scans")
+        small = mask.astype(np.uint16)  # a PNG holds at most 16 bits; cv2.resize takes no int64
+        mask = cv2.resize(small, (resolution, resolution), interpolation=cv2.INTER_NEAREST).astype(np.int64)
+    bad = sorted(set(np.unique(mask).tolist()) - set(range(label_set.num_classes)) - {IGNORE})
+    if bad:
+        raise DataError(f"{path}: ids {bad[:5]} are not categories of label set {label_set.name} "
+                        f"(0 = background, 1..{label_set.num_classes - 1}, {IGNORE} = not annotated)")
+    return mask
+
+
+# ----------------------------------------------------------------------------------------------------
+# Annotated samples.
+
+
+def rgb(image: np.ndarray) -> np.ndarray:
+    """HxWx1 or HxW grey → HxWx3 (RGB passes through)."""
+    image = image[..., None] if image.ndim == 2 else image
+    return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
+
+
+def generated_sample(gen: StyleGANFeatureGenerator, ws: torch.Tensor, mask: np.ndarray, source: str,
+                     mask_path: str) -> AnnotatedSample:
+    """A generated scan (ws rendered with the generator's constant noise) and its mask."""
+    with torch.no_grad():
+        images, feats = gen.synthesize(ws.to(gen.device), noise_mode="const", return_features=True)
+    return AnnotatedSample(source, ws.cpu(), feats, rgb(to_uint8(images)[0]), mask, mask_path)
+
+
+def projected_sample(
+    gen: StyleGANFeatureGenerator, scan: np.ndarray, mask: np.ndarray, source: str, mask_path: str, cfg: ProjectorConfig,
+    D: Discriminator | None = None, progress: bool = True,
+) -> AnnotatedSample:
+    """A real scan projected into W+ (and noise); its features are those of the projection, rendered with its noise."""
+    result = project(gen.G, scan, cfg, D=D, progress=progress)
+    projected = StyleGANFeatureGenerator(result.generator(gen.G), noise_mode="const")
+    sample = generated_sample(projected, result.ws, mask, source, mask_path)
+    sample.projection = result
+    return sample
+
+
+def class_table(masks: Sequence[np.ndarray]) -> list[int]:
+    """Class index → category id: [0, the categories the masks use, in id order]."""
+    used = sorted(set().union(*(np.unique(m).tolist() for m in masks)) - {0, IGNORE})
+    if not used:
+        raise UserError("the masks hold no category (only background / not annotated): nothing to learn")
+    return [0] + used
+
+
+def to_classes(mask: np.ndarray, table: Sequence[int]) -> torch.Tensor:
+    """Category-id map → class-index map (IGNORE kept), int64 tensor."""
+    lut = np.full(max(max(table), IGNORE) + 1, IGNORE, np.int64)
+    lut[list(table)] = np.arange(len(table))
+    return torch.from_numpy(lut[mask])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fitting.
+
+
+def build_classifier(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None, num_classes: int,
+                     cfg: OneShotConfig) -> PixelClassifier:
+    """The PixelClassifier of `method`: HFC encoder + cfg.segmenter, or a raw-feature baseline."""
+    from hfc.baselines import BASELINES
+    from hfc.generator import layer_channels
+    from hfc.oneshot import HFCSegmenter
+    from hfc.rng import seeded
+    from hfc.segmenters import make_segmenter
+
+    with seeded(cfg.seed):
+        if method in HFC_METHODS:
+            return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim, num_classes, cfg.hidden))
+        return BASELINES[RAW_METHODS[method]](layer_channels(gen), num_classes)
+
+
+def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None,
+                samples: Sequence[AnnotatedSample], cfg: OneShotConfig,
+                progress: bool = True) -> tuple[PixelClassifier, list[int], list[float]]:
+    """(fitted PixelClassifier, class → category table, loss per epoch) from the annotated samples."""
+    from hfc.oneshot import Annotation, fit
+
+    table = class_table([s.mask for s in samples])
+    model = build_classifier(method, gen, encoder, len(table), cfg).to(gen.device)
+    annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features)) for s in samples]
+    history = fit(model, gen, annotations, cfg, progress=progress)
+    return model, table, history
+
+
+@torch.no_grad()
+def predict_categories(model: PixelClassifier, sample: AnnotatedSample, table: Sequence[int], size: int) -> np.ndarray:
+    """The fitted model's category-id map of a sample, HxW int64."""
+    labels, _ = model.predict([h.to(next(model.parameters()).device) for h in sample.features], size)
+    return np.asarray(table, np.int64)[labels[0].cpu().numpy()]
+
+
+def training_iou(mask: np.ndarray, pred: np.ndarray, table: Sequence[int]) -> float:
+    """Mean IoU over the annotated categories of the sample (background excluded, unannotated pixels ignored)."""
+    from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
+
+    gt, pr = to_classes(mask, table).numpy(), to_classes(pred, table).numpy()
+    keep = gt != IGNORE
+    cm = confusion_matrix(gt[keep], pr[keep], len(table))
+    return float(mean_iou(iou_from_confusion(cm)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pictures.
+
+
+def _legend(fig, label_set: LabelSet, ids: Sequence[int]) -> None:
+    """A legend of category colours (the simulator previews' palette) below the figure."""
+    from matplotlib.patches import Patch
+
+    from baggan.data.xray.preview import PALETTE
+
+    handles = [Patch(color=PALETTE[(c - 1) % len(PALETTE)] / 255, label=label_set.names[c - 1]) for c in ids if c > 0]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
+
+
+def _save(fig, path: Path) -> None:
+    """Write a matplotlib figure as PNG atomically and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from baggan.io import write_bytes_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def fit_sheet(path: Path, samples: Sequence[AnnotatedSample], preds: Sequence[np.ndarray], ious: Sequence[float],
+              label_set: LabelSet, title: str) -> None:
+    """One row per sample: [projection target | reconstruction with PSNR/SSIM] scan | annotation | fitted prediction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from baggan.data.xray.preview import overlay
+
+    projected = any(s.projection is not None for s in samples)
+    cols = 4 if projected else 3
+    fig, axes = plt.subplots(len(samples), cols, figsize=(2.4 * cols, 2.5 * len(samples) + 0.6), squeeze=False)
+    for row, (s, pred, iou) in zip(axes, zip(samples, preds, ious)):
+        cells = [(s.image, f"{s.source}"), (overlay(s.image, np.where(s.mask == IGNORE, 0, s.mask)), "annotation"),
+                 (overlay(s.image, pred), f"fitted: IoU {iou:.3f}")]
+        if projected:
+            p = s.projection
+            cells.insert(0, (rgb(p.target), "target scan") if p is not None else (None, ""))
+            if p is not None:
+                cells[1] = (s.image, f"projection\nPSNR {p.psnr:.2f} dB, SSIM {p.ssim:.3f}")
+        for ax, (img, caption) in zip(row, cells):
+            ax.axis("off")
+            if img is not None:
+                ax.imshow(img, interpolation="nearest")
+                ax.set_title(caption, fontsize=8)
+    _legend(fig, label_set, sorted(set().union(*(np.unique(s.mask).tolist() for s in samples)) - {IGNORE}))
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _save(fig, path)
+
+
+def annotate_grid(path: Path, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], captions: Sequence[str],
+                  label_set: LabelSet, categories: Sequence[int], title: str, cols: int = 4) -> None:
+    """Grid of (scan | scan with the predicted mask), `cols` pairs per row, with a legend of `categories`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from baggan.data.xray.preview import overlay
+
+    cols = min(cols, len(images))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, 2 * cols, figsize=(2.0 * 2 * cols, 2.3 * rows + 0.7), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, (img, lab, cap) in enumerate(zip(images, labels, captions)):
+        a, b = axes[k // cols, 2 * (k % cols)], axes[k // cols, 2 * (k % cols) + 1]
+        a.imshow(img, interpolation="nearest")
+        a.set_title(cap, fontsize=8)
+        b.imshow(overlay(img, lab), interpolation="nearest")
+        b.set_title("mask", fontsize=8)
+    _legend(fig, label_set, categories)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    _save(fig, path)
