@@ -1,6 +1,8 @@
 """Synthesis engine on a toy annotator: shards + index, determinism, resume, QC drop, regeneration, threats."""
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -35,6 +37,9 @@ def test_shards_and_index(tmp_path):
             assert s.image.shape == (32, 32, 3) and set(np.unique(s.label)) <= {0, 3, 11}
             assert {"seed", "shard", "candidate", "z_seed", "psi", "confidence", "latent_file"} <= set(s.meta)
     assert n_ann == index["totals"]["annotations"] == sum(index["totals"]["instances_per_category"].values())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "shard-00000").stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
     text = "\n".join(summary.lines())
     assert "23 images" in text and "acceptance rate: 1.000" in text and str(tmp_path) in text
 
