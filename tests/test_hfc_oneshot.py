@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from toygen import ToyGenerator, iou, single_thread, toy_label  # noqa: F401
 
 from hfc.baselines import DatasetGAN, RepurposeFCN, RepurposeMLP
-from hfc.clusterers import KMeansEncoder, NTXentLoss, fit_kmeans_encoder, kmeans
+from hfc.clusterers import KMeansEncoder, NTXentLoss, fit_kmeans_encoder, kmeans_centroids
 from hfc.config import HFCConfig, KMeansConfig, OneShotConfig
 from hfc.errors import HFCError
 from hfc.features import sample_features_at
@@ -146,7 +146,7 @@ def test_kmeans_encoder_is_a_soft_assignment(gen, sample):
     g = torch.Generator().manual_seed(0)
     centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     pts = torch.cat([c + 0.1 * torch.randn(50, 2, generator=g) for c in centers])
-    found, inertia = kmeans(pts, 3, 20, g)
+    found, inertia = kmeans_centroids(pts, 3, 20, g)
     assert torch.cdist(found, centers).min(0).values.max() < 0.1 and inertia < 0.05
     cfg = HFCConfig(dim=6, kmeans=KMeansConfig(images=2, pixels_per_image=50, iters=10, temperature=0.5))
     enc, stats = fit_kmeans_encoder(gen, cfg, torch.Generator().manual_seed(0))

@@ -58,7 +58,7 @@ def _sq_dists(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return (x.square().sum(1, keepdim=True) - 2.0 * x @ c.t() + c.square().sum(1)).clamp_min_(0.0)
 
 
-def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
+def kmeans_centroids(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
     """k-means++ seeding, then Lloyd iterations on x [M, C]: (centroids [k, C], mean squared distance)."""
     m = x.shape[0]
     assert m >= k, f"{m} points for {k} clusters"
@@ -104,6 +104,6 @@ def fit_kmeans_encoder(
             f"kmeans: {x.shape[0]} sampled pixels for dim = {cfg.dim} clusters; raise kmeans.images or "
             "kmeans.pixels_per_image, or lower dim"
         )
-    centroids, inertia = kmeans(x, cfg.dim, kc.iters, generator)
+    centroids, inertia = kmeans_centroids(x, cfg.dim, kc.iters, generator)
     encoder = KMeansEncoder.from_centroids(layer_channels(gen), centroids, kc.temperature * max(inertia, 1e-12))
     return encoder, {"pixels": float(x.shape[0]), "inertia": inertia}
