@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from hfc.checkpoint import load_module, save_module
+from hfc.checkpoint import check_layers, load_module, save_module
 from hfc.config import OneShotConfig
 from hfc.errors import Diverged, HFCError
 from hfc.features import PixelEncoder
-from hfc.generator import FeatureGenerator, NoiseMode
+from hfc.generator import FeatureGenerator, NoiseMode, layer_channels
 from hfc.rng import seeded
 from hfc.segmenters import ConvSegmenter, make_segmenter
 
@@ -37,6 +37,7 @@ class PixelClassifier(nn.Module):
     """Hidden features → per-pixel class logits [N, K, size, size] (ours and every baseline)."""
 
     num_classes: int
+    layer_channels: tuple[int, ...]  # C_l of the hidden layers it reads
 
     def prepare(self, features: Sequence[torch.Tensor], size: int) -> Any:
         """The frozen part, computed once per sample by `fit` (no gradient)."""
@@ -79,6 +80,11 @@ class HFCSegmenter(PixelClassifier):
         """z = encoder(H) [N, D, size, size], without gradient."""
         with torch.no_grad():
             return self.encoder(features, size)
+
+    @property
+    def layer_channels(self) -> tuple[int, ...]:
+        """C_l of the hidden layers the encoder was built for."""
+        return self.encoder.layer_channels
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Segmenter logits on z."""
@@ -147,6 +153,7 @@ def fit(
     """Train `model` on 1..N annotated samples (cross-entropy, Adam); returns the loss per epoch."""
     if not samples:
         raise HFCError("no annotated samples to fit on")
+    check_layers(model.layer_channels, layer_channels(gen), type(model).__name__)
     size, device = gen.img_resolution, _device(model)
     labels = [_check_label(s.label, size, model.num_classes, cfg.ignore_index, i).to(device) for i, s in enumerate(samples)]
     with torch.no_grad():
@@ -221,6 +228,7 @@ class Annotator:
             self.model = segmenter
         else:
             self.model = segmenter if isinstance(segmenter, HFCSegmenter) else HFCSegmenter(encoder, segmenter)
+        check_layers(self.model.layer_channels, layer_channels(gen), "the annotator's encoder / baseline")
         self.model.eval()
 
     @property

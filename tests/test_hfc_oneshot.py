@@ -86,6 +86,12 @@ def test_annotated_samples_are_checked(gen, encoder, sample):
     bad[0, 0] = 7
     with pytest.raises(HFCError, match="annotated sample 0: label 7 outside 0..1"):
         fit_segmenter(gen, encoder, [Annotation(ann.ws, bad)], num_classes=2)
+    with seeded(0):
+        other = ProjectionHead([16, 16], 32)  # an encoder of another generator
+    with pytest.raises(HFCError, match=r"built for hidden layers with channels \[16, 16\]"):
+        fit_segmenter(gen, other, [ann], num_classes=2)
+    with pytest.raises(HFCError, match="this generator has"):
+        Annotator(gen, other, make_segmenter("mlp1", 32, 2))
 
 
 def test_annotator_one_pass_and_save_load(gen, encoder, sample, tmp_path):
