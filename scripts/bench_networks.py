@@ -5,12 +5,13 @@
 
 Config per resolution: cfg 'auto' (the official single-GPU defaults: channel_base 16384 below 512², 32768 from
 512², channel_max 512, 2 mapping layers, z/w 512, conv_clamp 256; fp32 on the CPU). Writes
-docs/benchmarks/networks.json and docs/benchmarks/networks.png.
+docs/benchmarks/networks.json (results of resolutions not rerun are kept) and docs/benchmarks/networks.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import sys
@@ -104,13 +105,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = ROOT / "docs" / "benchmarks" / "networks.json"
-    results = []
+    # Results of resolutions not measured in this run are kept from the previous file.
+    by_res = {r["resolution"]: r for r in (json.loads(out.read_text())["results"] if out.exists() else [])}
+    command = "scripts/bench_networks.py " + " ".join(sys.argv[1:])
     for res in tqdm(args.resolutions, desc="bench_networks"):
-        results.append(bench_resolution(res, args.reps))
+        by_res[res] = {**bench_resolution(res, args.reps), "command": command}
+        results = [by_res[k] for k in sorted(by_res)]
         write_json_atomic(out, {  # after every resolution, so a long run keeps what it measured
             "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                         "torch": torch.__version__, "note": "CPU shared with other jobs during the run"},
-            "command": "scripts/bench_networks.py " + " ".join(sys.argv[1:]),
             "results": results,
         }, indent=1)
     plot(results, out.with_suffix(".png"))
