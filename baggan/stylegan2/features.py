@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from baggan.errors import UserError
@@ -41,14 +42,15 @@ class StyleGANFeatureGenerator:
         return self.G.synthesis.b4.const.device
 
     def sample_ws(self, n: int, psi: float = 1.0, seed: int | None = None) -> torch.Tensor:
-        """n latents z ~ N(0, I) from `seed` (CPU generator: same ws on every device) → W+ with truncation psi."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn([n, self.G.z_dim], generator=gen)
+        """n latents z ~ N(0, I) → W+ with truncation psi; z = RandomState(seed).randn(n, z_dim), so
+        `sample_ws(1, psi, s)` is the scan `baggan generate --seeds s` renders (the official convention)."""
+        rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
+        z = torch.from_numpy(rng.randn(n, self.G.z_dim)).float()
         c = None
         if self.G.c_dim > 0:
             idx = (torch.full([n], self.class_idx) if self.class_idx is not None
-                   else torch.randint(self.G.c_dim, [n], generator=gen))
-            c = torch.nn.functional.one_hot(idx, self.G.c_dim).float().to(self.device)
+                   else torch.from_numpy(rng.randint(self.G.c_dim, size=n)))
+            c = torch.nn.functional.one_hot(idx.long(), self.G.c_dim).float().to(self.device)
         with torch.no_grad():
             return self.G.mapping(z.to(self.device), c, truncation_psi=psi)
 
