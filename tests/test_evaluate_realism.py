@@ -97,10 +97,12 @@ def test_realism_end_to_end(tmp_path):
     (["--sets", "{a}", "{a}", "{a}", "--names", "x", "y"], "--names gives 2 names for 3 sets"),
     (["--sets", "{a}"], "--sets needs at least two sets"),
     (["--sets", "{a}", "{missing}"], "directory not found"),
+    (["--sets", "{a}", "{one}"], "1 scan; FID and KID need at least 2 per set"),
 ])
 def test_realism_bad_inputs_are_one_line_errors(tmp_path, args, message):
     a = _png_folder(tmp_path / "a", 2, (200, 200, 200), 0)
-    args = [x.format(a=a, missing=tmp_path / "missing") for x in args]
+    one = _png_folder(tmp_path / "one", 1, (200, 200, 200), 0)
+    args = [x.format(a=a, missing=tmp_path / "missing", one=one) for x in args]
     result = CliRunner().invoke(cli, ["evaluate", "realism", *args, "--outdir", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1

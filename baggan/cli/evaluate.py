@@ -93,6 +93,26 @@ def realism(sets: tuple[Path, ...], names: tuple[str, ...], outdir: Path, max_im
     click.echo(f"report: {path}")
 
 
+@evaluate.command("oneshot")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="YAML settings, e.g. configs/eval/oneshot-cpu.yaml.")
+@click.option("--outdir", required=True, type=click.Path(path_type=Path),
+              help="Run folder: report, cached units and HFC encoders (a rerun resumes from it).")
+@click.option("--network", type=click.Path(path_type=Path), default=None,
+              help="Generator file (overrides the config's network:).")
+@click.option("--parts", default=None,
+              help="Comma-separated parts to run: main, shots, depth, layer, tau, dk, patch (default: the config's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, …")
+def oneshot(config_path: Path, outdir: Path, network: Path | None, parts: str | None, device: str) -> None:
+    """One-shot segmenters against the baselines on projected simulator scans (Tables 2, 4-10, Fig. 14)."""
+    from baggan.evaluate import resolve_device
+    from baggan.evaluate.oneshot import load_oneshot_config, parse_parts, run_oneshot
+
+    cfg = load_oneshot_config(config_path)
+    path = run_oneshot(cfg, outdir, network, resolve_device(device), parse_parts(parts) if parts else None)
+    click.echo(f"report: {path}")
+
+
 def register(cli: click.Group) -> None:
     """Attach the `evaluate` group to the top-level command."""
     cli.add_command(evaluate)

@@ -441,7 +441,7 @@ def run_downstream(cfg: DownstreamConfig, real_dir: str | Path, synthetic_dir: s
             "seconds": time.time() - t_start}
     figures = {"downstream.png": _bars_figure(cfg, runs)}
     if show_idx:
-        figures["predictions.png"] = _predictions_figure(cfg, src["test"], show_idx, shown, k)
+        figures["predictions.png"] = _predictions_figure(src["test"], show_idx, shown, names)
     data, markdown = downstream_report(cfg, runs, info, device, list(figures))
     return rp.write_report(outdir, "downstream", data, markdown, figures)
 
@@ -477,19 +477,21 @@ def _bars_figure(cfg: DownstreamConfig, runs: Sequence[RunResult]):
     return rp.grouped_bars(panels, cfg.ratio_names, ylabel="IoU (%)", xlabel="R:A (real : synthetic)")
 
 
-def _predictions_figure(cfg: DownstreamConfig, test: ScanSource, show_idx: Sequence[int],
-                        shown: dict[tuple[str, str], list[np.ndarray]], k: int):
+def _predictions_figure(test: ScanSource, show_idx: Sequence[int], shown: dict[tuple[str, str], list[np.ndarray]],
+                        names: Sequence[str]):
     """Test scans with their ground truth and each model's predictions at the first and last ratio (first seed)."""
     rows, labels = [], []
     cols = ["scan", "ground truth"] + [f"{model.split(' ')[0]} {ratio}" for model, ratio in shown]
     for j, i in enumerate(show_idx):
         image, label, (y0, y1, x0, x1) = test.get(i)
         image = image[y0:y1, x0:x1]
-        row = [image, rp.overlay_labels(image, label[y0:y1, x0:x1], k)]
-        row += [rp.overlay_labels(image, preds[j], k) for preds in shown.values()]
+        row = [image, rp.overlay_labels(image, label[y0:y1, x0:x1], len(names) + 1)]
+        row += [rp.overlay_labels(image, preds[j], len(names) + 1) for preds in shown.values()]
         rows.append(row)
         labels.append(f"test {i}")
-    return rp.image_grid(rows, labels, cols, title="Downstream predictions (first seed)")
+    colours = rp.label_colours(len(names) + 1)
+    legend = {name: colours[c] for c, name in enumerate(names, start=1)}
+    return rp.image_grid(rows, labels, cols, title="Downstream predictions (first seed)", legend=legend)
 
 
 def downstream_report(cfg: DownstreamConfig, runs: Sequence[RunResult], info: dict, device: torch.device,

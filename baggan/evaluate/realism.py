@@ -42,7 +42,7 @@ class RealismOptions:
     seed: int = 0
     collage: int = 6  # samples per set in the collage
     kid_subsets: int = 100
-    kid_subset_size: int = 1000
+    kid_subset_size: int = 1000  # capped at half the smaller set
     batch_size: int = 16
 
 
@@ -156,6 +156,9 @@ def run_realism(sets: Sequence[str | Path], names: Sequence[str] | None, outdir:
     if len(set(names)) < len(names):  # e.g. two folders both called images/
         names = [f"{n} ({i + 1})" for i, n in enumerate(names)]
     listed = [list_scans(s) for s in sets]  # all paths checked before any slow work
+    for s, (files, _) in zip(sets, listed):
+        if len(files) < 2:
+            raise UserError(f"--sets {s}: {len(files)} scan; FID and KID need at least 2 per set")
     t0 = time.time()
     images = [load_scans(files, opts, f"reading {name}") for (files, _), name in zip(listed, names)]
     net = InceptionFeatures(device, opts.batch_size)
@@ -163,7 +166,9 @@ def run_realism(sets: Sequence[str | Path], names: Sequence[str] | None, outdir:
     hists = [channel_histograms(imgs) for imgs in images]
     comparisons = []
     for i, j in _pairs(len(sets), opts.pairs):
-        kid = kid_from_features(feats[i], feats[j], opts.kid_subsets, opts.kid_subset_size, opts.seed)
+        # subsets of at most half the smaller set, so that they differ and the std means something
+        size = min(opts.kid_subset_size, max(2, min(len(feats[i]), len(feats[j])) // 2))
+        kid = kid_from_features(feats[i], feats[j], opts.kid_subsets, size, opts.seed)
         comparisons.append({"a": names[i], "b": names[j], "fid": fid_from_features(feats[i], feats[j]),
                             "kid": kid[0], "kid_std": kid[1], **histogram_distances(hists[i], hists[j])})
     set_info = [{"name": n, "path": str(s), "kind": kind, "scans": len(files), "used": len(imgs),

@@ -65,12 +65,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def environment(device: str | None = None) -> dict:
-    """Where a report was made: command line, time, Python/torch versions, CPU count, device."""
+    """Where a report was made: command line, time, versions, CPU count and load (a shared CPU skews timings)."""
     import torch
 
     return {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "time": time.strftime("%Y-%m-%d %H:%M:%S %z"), "python": platform.python_version(),
             "torch": torch.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "load_average_1_5_15min": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "torch_threads": torch.get_num_threads(), "device": device}
 
 
@@ -103,16 +104,22 @@ def grouped_bars(panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequen
         ax.set_xticks(x, list(groups))
         ax.set(title=title, ylabel=ylabel, xlabel=xlabel)
         ax.grid(axis="y", alpha=0.3)
-        if len(series) > 1:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    if len(names) > 1:  # one legend for all panels, under them
+        fig.legend(handles, names, loc="lower center", ncol=min(len(names), 3), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if len(names) > 1 else 0, 1, 1))
     return fig
 
 
 def image_grid(rows: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str],
-               col_labels: Sequence[str] | None = None, title: str = "", cell: float = 1.6):
-    """A Figure showing rows of HxWx3 uint8 images, each row labelled on its left (a collage like Fig. C4)."""
+               col_labels: Sequence[str] | None = None, title: str = "", cell: float = 1.6,
+               legend: Mapping[str, Sequence[int]] | None = None):
+    """A Figure showing rows of HxWx3 uint8 images, each row labelled on its left (a collage like Fig. C4).
+
+    `legend` ({name: RGB uint8 colour}) adds colour patches under the grid, e.g. for label overlays.
+    """
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     ncols = max((len(r) for r in rows), default=1)
     fig = Figure(figsize=(cell * ncols + 1.2, cell * len(rows) + (0.4 if title else 0.1)), dpi=120)
@@ -132,18 +139,25 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str],
                 ax.set_title(col_labels[j], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    if legend:
+        fig.legend(handles=[Patch(color=np.asarray(c) / 255, label=n) for n, c in legend.items()],
+                   loc="lower center", ncol=min(len(legend), 6), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if legend else 0, 1, 1))
     return fig
 
 
+# tab10 reordered so that the first classes avoid X-ray pseudo-colours (orange, green, blue)
+_TAB10_ORDER = (3, 4, 6, 9, 8, 5, 0, 1, 2, 7)
+
+
 def label_colours(num_classes: int) -> np.ndarray:
-    """[K, 3] uint8 RGB colours for label maps: class 0 white, classes 1.. from matplotlib's tab10/tab20."""
+    """[K, 3] uint8 RGB colours for label maps: class 0 white, then red, purple, pink, cyan, olive, … (tab10)."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if num_classes <= 11 else "tab20"]
+    cmap = colormaps["tab10"]
     out = np.full((num_classes, 3), 255, np.uint8)
     for c in range(1, num_classes):
-        out[c] = np.round(np.array(cmap((c - 1) % cmap.N)[:3]) * 255)
+        out[c] = np.round(np.array(cmap(_TAB10_ORDER[(c - 1) % 10])[:3]) * 255)
     return out
 
 

@@ -1,0 +1,644 @@
+"""One-shot protocol (paper Tables 2, 4–10, Fig. 14) on the X-ray generator: `baggan evaluate oneshot`.
+
+Per repetition r, every method is fitted on the SAME annotated scans (simulator scans projected into W+, with the
+simulator's exact masks) and tested on the same test scans (threat-carrying and threat-free simulator scans,
+projected likewise). The parts of a run:
+
+    main    every method in `methods` at 1-shot: Tables 2, 4/6 (precision and IoU per threat), 5 (fps), 8, PD curves
+    shots   k-shot for k in shots.shots (Table 10)
+    depth   ours with each segmenter MLP-1/3, FCN-3/5/7/9 (Table 9)
+    layer   fixed perturbed style block vs a random one, interpolation and noise views (Table 7)
+    tau     perturbation factor tau_p (Fig. 14a)
+    dk      code width D x number of prototypes K (Fig. 14b)
+    patch   patch size x equipartition / pixel-distribution constraint (Fig. 14c)
+
+Work is cached so that a killed run resumes: projections per scan (oneshot_data.ProjectionCache), HFC encoders per
+config hash (`<outdir>/hfc/<hash>/`, trained with hfc.train.train_hfc, itself resumable), and every fitted-and-tested
+unit as `<outdir>/units/<hash>.json`, keyed by everything that determines it (so parts and configs share units).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence, get_args
+
+import numpy as np
+import torch
+import yaml
+
+from baggan.config import check, from_dict, to_dict
+from baggan.data.labelsets import PAPER_THREATS, PIDRAY
+from baggan.errors import ConfigError, TrainingDiverged, UserError
+from baggan.evaluate.oneshot_data import EvalScan, Projection, ProjectionCache, SimScans, stable_hash
+from baggan.io import read_json, write_json_atomic
+from baggan.stylegan2.projector import ProjectorConfig
+
+Part = Literal["main", "shots", "depth", "layer", "tau", "dk", "patch"]
+PARTS: tuple[str, ...] = get_args(Part)
+SEGMENTERS = ("mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9")
+Constraint = Literal["equipartition", "pixel_distribution"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A compared method: an HFC encoder variant + a segmenter on its codes, or a raw-feature baseline."""
+
+    key: str
+    label: str  # as the paper's tables name it
+    hfc: str | None = None  # HFC variant (HFC_VARIANTS) whose codes the segmenter reads
+    segmenter: str | None = None
+    raw: str | None = None  # hfc.baselines kind
+
+
+METHODS = {m.key: m for m in (
+    Method("ours-mlp", "Ours / MLP", "swav", "mlp1"),
+    Method("ours-fcn", "Ours / FCN", "swav", "fcn3"),
+    Method("ours-nolocal-mlp", "Ours w/o local loss / MLP", "swav-nolocal", "mlp1"),
+    Method("ours-nolocal-fcn", "Ours w/o local loss / FCN", "swav-nolocal", "fcn3"),
+    Method("kmeans", "HFC+KMeans", "kmeans", "mlp1"),
+    Method("simclr-mlp", "HFC+SimCLR / MLP", "simclr", "mlp1"),
+    Method("simclr-fcn", "HFC+SimCLR / FCN", "simclr", "fcn3"),
+    Method("datasetgan", "DatasetGAN", raw="datasetgan"),
+    Method("repurpose-mlp", "RepurposeGAN / MLP", raw="repurpose_mlp"),
+    Method("repurpose-fcn", "RepurposeGAN / FCN", raw="repurpose_fcn"),
+)}  # fmt: skip
+# How each HFC variant differs from the base HFC config (after hfc_overrides).
+HFC_VARIANTS: dict[str, dict[str, Any]] = {"swav": {"method": "swav"},
+                                           "swav-nolocal": {"method": "swav", "global_loss": True, "local_loss": False},
+                                           "simclr": {"method": "simclr"}, "kmeans": {"method": "kmeans"}}
+
+
+# ------------------------------------------------------------------------------------------------ configuration
+
+def _check_methods(methods: Sequence[str], key: str) -> None:
+    check(len(methods) > 0 and len(set(methods)) == len(methods), key, "must be distinct, ≥ 1")
+    for m in methods:
+        check(m in METHODS, key, f"unknown method {m!r} (known: {', '.join(METHODS)})")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Which simulator scans are annotated and tested (see oneshot_data)."""
+
+    categories: list[str] = field(default_factory=lambda: list(PAPER_THREATS))  # PIDRay names segmented
+    annotation: Literal["per_category", "per_scan"] = "per_category"  # k-shot = k examples of each category / k scans
+    repetitions: int = 5  # different annotated sets (mean ± std over them)
+    candidates: int = 200  # candidate scans per repetition the annotated scans are picked from
+    test_threat: int = 16  # test scans showing threats
+    test_clean: int = 4  # threat-free test scans (false positives of the low-frequency labels)
+    min_pixels: int = 12  # a threat counts as shown (annotated example, threat test scan) from this many pixels
+    max_threats: int = 3  # threats per bag, 1..3 (simulator)
+    seed: int = 0  # base of the scan seed streams
+
+    def __post_init__(self):
+        check(len(self.categories) > 0, "categories", "must name at least one PIDRay category")
+        for name in self.categories:
+            check(name in PIDRAY.names, "categories", f"unknown category {name!r} (known: {', '.join(PIDRAY.names)})")
+        check(len(set(self.categories)) == len(self.categories), "categories", "has duplicates")
+        check(self.repetitions >= 1, "repetitions", f"must be ≥ 1, got {self.repetitions}")
+        check(self.candidates >= 1, "candidates", f"must be ≥ 1, got {self.candidates}")
+        check(self.test_threat >= 1, "test_threat", f"must be ≥ 1, got {self.test_threat}")
+        check(self.test_clean >= 0, "test_clean", f"must be ≥ 0, got {self.test_clean}")
+        check(self.min_pixels >= 1, "min_pixels", f"must be ≥ 1, got {self.min_pixels}")
+        check(1 <= self.max_threats <= 3, "max_threats", f"must be 1, 2 or 3, got {self.max_threats}")
+        check(self.seed >= 0, "seed", f"must be ≥ 0, got {self.seed}")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The one-shot fit of every method (section 6.2.4: Adam, lr 0.01, betas (0.9, 0.99), 200 epochs)."""
+
+    epochs: int = 200
+    lr: float = 0.01
+    hidden: int = 128  # width of the hidden layers of MLP-3 / FCN-n on the codes
+    datasetgan_members: int = 10  # DatasetGAN ensemble size (Zhang et al.: 10)
+    seed: int = 0  # initialisation seed of repetition r is seed + r
+
+    def __post_init__(self):
+        check(self.epochs >= 1, "epochs", f"must be ≥ 1, got {self.epochs}")
+        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check(self.hidden >= 1, "hidden", f"must be ≥ 1, got {self.hidden}")
+        check(self.datasetgan_members >= 1, "datasetgan_members", f"must be ≥ 1, got {self.datasetgan_members}")
+
+
+@dataclass(frozen=True)
+class ShotsConfig:
+    """Few-shot sweep (Table 10)."""
+
+    shots: list[int] = field(default_factory=lambda: [1, 5, 10])
+    methods: list[str] = field(default_factory=lambda: ["ours-fcn", "kmeans", "simclr-fcn", "datasetgan",
+                                                        "repurpose-fcn"])
+    repetitions: int | None = None  # null: scans.repetitions
+
+    def __post_init__(self):
+        check(len(self.shots) > 0 and min(self.shots) >= 1, "shots", "needs shot counts ≥ 1")
+        check(len(set(self.shots)) == len(self.shots), "shots", "has duplicates")
+        _check_methods(self.methods, "methods")
+        check(self.repetitions is None or self.repetitions >= 1, "repetitions", "must be ≥ 1 or null")
+
+
+@dataclass(frozen=True)
+class DepthConfig:
+    """Segmenter depth sweep on our codes (Table 9)."""
+
+    segmenters: list[str] = field(default_factory=lambda: list(SEGMENTERS))
+    repetitions: int | None = None
+
+    def __post_init__(self):
+        check(len(self.segmenters) > 0, "segmenters", "must not be empty")
+        for s in self.segmenters:
+            check(s in SEGMENTERS, "segmenters", f"unknown segmenter {s!r} (known: {', '.join(SEGMENTERS)})")
+        check(self.repetitions is None or self.repetitions >= 1, "repetitions", "must be ≥ 1 or null")
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """HFC ablations (Table 7, Fig. 14): each value trains its own encoder; ours + `segmenter` at 1-shot."""
+
+    segmenter: str = "fcn3"
+    repetitions: int | None = None
+    perturbations: list[Literal["interpolate", "noise"]] = field(default_factory=lambda: ["interpolate", "noise"])
+    blocks: list[int] | None = None  # fixed perturbed style blocks (null: every block); "random" is always added
+    tau_p: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
+    dims: list[int] = field(default_factory=lambda: [16, 64, 256])
+    prototypes: list[int] = field(default_factory=lambda: [100, 500, 1000])
+    patch_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64])
+    constraints: list[Constraint] = field(default_factory=lambda: ["equipartition", "pixel_distribution"])
+
+    def __post_init__(self):
+        check(self.segmenter in SEGMENTERS, "segmenter", f"unknown segmenter {self.segmenter!r}")
+        check(self.repetitions is None or self.repetitions >= 1, "repetitions", "must be ≥ 1 or null")
+        check(self.blocks is None or (len(self.blocks) > 0 and min(self.blocks) >= 0), "blocks",
+              "must be style block indices ≥ 0, or null")
+        check(all(0 <= t <= 1 for t in self.tau_p), "tau_p", "values must be in [0, 1]")
+        check(all(d >= 1 for d in self.dims), "dims", "values must be ≥ 1")
+        check(all(k >= 2 for k in self.prototypes), "prototypes", "values must be ≥ 2")
+        check(all(p >= 1 for p in self.patch_sizes), "patch_sizes", "values must be ≥ 1")
+        for key in ("perturbations", "tau_p", "dims", "prototypes", "patch_sizes", "constraints"):
+            check(len(getattr(self, key)) > 0, key, "must not be empty")
+
+
+@dataclass(frozen=True)
+class FpsConfig:
+    """Inference speed (Table 5): generator + features + segmenter per image, batch 1 and batch `batch`."""
+
+    images: int = 16
+    batch: int = 8
+    warmup: int = 2
+
+    def __post_init__(self):
+        check(self.images >= 1 and self.batch >= 1 and self.warmup >= 0, "images", "images, batch ≥ 1, warmup ≥ 0")
+
+
+@dataclass(frozen=True)
+class OneShotEvalConfig:
+    """`baggan evaluate oneshot` settings (configs/eval/oneshot-*.yaml)."""
+
+    network: str | None = None  # generator file (--network overrides)
+    hfc: str = "configs/hfc/xray.yaml"  # base HFC config of every variant
+    hfc_overrides: dict[str, Any] = field(default_factory=dict)  # merged into it (nested keys), e.g. {epochs: 10}
+    parts: list[Part] = field(default_factory=lambda: ["main"])  # --parts overrides
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    scans: ScanConfig = ScanConfig()
+    projector: ProjectorConfig = ProjectorConfig()
+    fit: FitConfig = FitConfig()
+    shots: ShotsConfig = ShotsConfig()
+    depth: DepthConfig = DepthConfig()
+    ablation: AblationConfig = AblationConfig()
+    fps: FpsConfig = FpsConfig()
+    threads: int | None = 1  # torch CPU threads (1 is fastest on a busy shared CPU); null: leave as is
+    cache_dir: str | None = None  # projections (null: <outdir>/projections); share it between runs
+    show: int = 4  # test scans shown in the predictions figure (the threat-free ones last)
+
+    def __post_init__(self):
+        check(len(self.parts) > 0 and len(set(self.parts)) == len(self.parts), "parts", "must be distinct, ≥ 1")
+        _check_methods(self.methods, "methods")
+        check(self.threads is None or self.threads >= 1, "threads", "must be ≥ 1 or null")
+        check(self.show >= 0, "show", f"must be ≥ 0, got {self.show}")
+
+
+def parse_parts(text: str) -> list[str]:
+    """'main,shots' → ['main', 'shots']; UserError naming an unknown part."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        raise UserError(f"--parts {text!r}: unknown part {bad[0] if bad else '(none)'} (known: {', '.join(PARTS)})")
+    return parts
+
+
+# ------------------------------------------------------------------------------------------------------- the plan
+
+@dataclass(frozen=True)
+class Model:
+    """What one unit fits: an HFC variant's codes + a segmenter, or a raw-feature baseline."""
+
+    hfc: str | None
+    segmenter: str | None = None
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One fit-and-test: a model on repetition `rep`'s k-shot annotated set, placed in a part's table."""
+
+    part: str
+    group: str  # column / series of the part's table ("" when it has one)
+    row: str  # row label
+    model: Model
+    shots: int
+    rep: int
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    """base with extra's keys replaced, recursing into nested mappings."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def hfc_variants(cfg: OneShotEvalConfig, parts: Sequence[str], num_blocks: int, resolution: int):
+    """(HFC configs by variant name, units) of the requested parts; ConfigError naming a bad key."""
+    from hfc.config import HFCConfig
+
+    path = Path(cfg.hfc)
+    if not path.is_file():
+        raise ConfigError(f"hfc: {path}: HFC config not found")
+    base = _deep_merge(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, cfg.hfc_overrides)
+    extra: dict[str, dict[str, Any]] = dict(HFC_VARIANTS)
+    units: list[Unit] = []
+    reps = cfg.scans.repetitions
+    a = cfg.ablation
+
+    def add(part: str, group: str, row: str, model: Model, n_reps: int | None, shots: int = 1) -> None:
+        units.extend(Unit(part, group, row, model, shots, r) for r in range(n_reps or reps))
+
+    def method_model(key: str) -> Model:
+        m = METHODS[key]
+        return Model(m.hfc, m.segmenter, m.raw)
+
+    if "main" in parts:
+        for key in cfg.methods:
+            add("main", "", METHODS[key].label, method_model(key), reps)
+    if "shots" in parts:
+        for k in cfg.shots.shots:
+            for key in cfg.shots.methods:
+                add("shots", f"{k}-shot", METHODS[key].label, method_model(key), cfg.shots.repetitions, k)
+    if "depth" in parts:
+        for seg in cfg.depth.segmenters:
+            add("depth", "", seg, Model("swav", seg), cfg.depth.repetitions)
+    if "layer" in parts:
+        blocks = a.blocks if a.blocks is not None else list(range(num_blocks))
+        bad = [b for b in blocks if b >= num_blocks]
+        if bad:
+            raise ConfigError(f"ablation.blocks: block {bad[0]} does not exist (the generator has {num_blocks} "
+                              f"style blocks, 0..{num_blocks - 1})")
+        for pert in a.perturbations:
+            for b in [None, *blocks]:
+                name = f"layer-{pert}-{'random' if b is None else b}"
+                extra[name] = {"method": "swav", "augment": {"method": pert, "block": b}}
+                add("layer", pert, "all (random)" if b is None else f"block {b}", Model(name, a.segmenter),
+                    a.repetitions)
+    if "tau" in parts:
+        for t in a.tau_p:
+            extra[f"tau-{t:g}"] = {"method": "swav", "augment": {"method": "interpolate", "tau_p": t}}
+            add("tau", "", f"{t:g}", Model(f"tau-{t:g}", a.segmenter), a.repetitions)
+    if "dk" in parts:
+        for d in a.dims:
+            for k in a.prototypes:
+                extra[f"dk-{d}-{k}"] = {"method": "swav", "dim": d, "swav": {"prototypes": k}}
+                add("dk", f"D = {d}", f"{k}", Model(f"dk-{d}-{k}", a.segmenter), a.repetitions)
+    if "patch" in parts:
+        big = [p for p in a.patch_sizes if p > resolution]
+        if big:
+            raise ConfigError(f"ablation.patch_sizes: {big[0]} is larger than the {resolution}px scans")
+        for c in a.constraints:
+            for p in a.patch_sizes:
+                name = f"patch-{c}-{p}"
+                extra[name] = {"method": "swav", "sampling": {"mode": "patches", "patch_size": p},
+                               "swav": {"constraint": c}}
+                add("patch", c, f"{p}", Model(name, a.segmenter), a.repetitions)
+    used = {u.model.hfc for u in units if u.model.hfc}
+    configs = {}
+    for name in sorted(used):
+        try:
+            configs[name] = from_dict(HFCConfig, _deep_merge(base, extra[name]))
+        except ConfigError as e:
+            raise ConfigError(f"{path} + hfc_overrides ({name}): {e}") from None
+    return configs, units
+
+
+# --------------------------------------------------------------------------------------------------- the work
+
+class Workspace:
+    """The generator, the scans and their projections, and the HFC encoders of one run."""
+
+    def __init__(self, cfg: OneShotEvalConfig, outdir: Path, network: Path, device: torch.device, progress: bool):
+        from baggan.oneshot import file_sha256
+        from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
+
+        self.cfg, self.outdir, self.device, self.progress = cfg, outdir, device, progress
+        nets = load_network(network, device)
+        G = nets.get("G_ema", nets.get("G"))
+        if G is None:
+            raise UserError(f"{network}: no generator (G_ema or G) in the file")
+        self.G, self.network, self.generator_sha256 = G.eval().requires_grad_(False), network, file_sha256(network)
+        self.gen = StyleGANFeatureGenerator(self.G)
+        self.size = G.img_resolution
+        s = cfg.scans
+        self.scans = SimScans(s.categories, self.size, s.max_threats, s.min_pixels, s.seed)
+        self.cache = ProjectionCache(Path(cfg.cache_dir) if cfg.cache_dir else outdir / "projections", self.G,
+                                     self.generator_sha256, cfg.projector)
+        self._encoders: dict[str, Any] = {}
+
+    def project_all(self, scans: Sequence[EvalScan]) -> dict[tuple[str, int], Projection]:
+        """Projections of every scan (cached ones read, the others computed with a progress bar)."""
+        from tqdm.auto import tqdm
+
+        todo = [s for s in scans if not self.cache.has(s)]
+        if todo:
+            for s in tqdm(todo, desc=f"project scans ({self.cfg.projector.steps} steps)", unit="scan",
+                          disable=not self.progress):
+                self.cache.get(s)
+        return {(s.kind, s.seed): self.cache.get(s) for s in scans}
+
+    def encoder_folder(self, hcfg) -> Path:
+        """Where the encoder of HFC config `hcfg` is trained: <outdir>/hfc/<hash of config and generator>."""
+        return self.outdir / "hfc" / stable_hash({"hfc": hcfg.to_dict(), "generator": self.generator_sha256})
+
+    def encoder(self, name: str, hcfg):
+        """The HFC encoder of variant `name`: trained once into <outdir>/hfc/<hash>/, then read from there."""
+        from hfc.checkpoint import load_module
+        from hfc.features import PixelEncoder
+        from hfc.train import ENCODER, train_hfc
+
+        if name not in self._encoders:
+            folder = self.encoder_folder(hcfg)
+            done = folder / "done.json"
+            if not done.is_file():
+                t0, c0 = time.time(), time.process_time()
+                train_hfc(self.gen, hcfg, folder, resume=True, progress=self.progress)
+                write_json_atomic(done, {"variant": name, "config": hcfg.to_dict(), "seconds": time.time() - t0,
+                                         "cpu_seconds": time.process_time() - c0})
+            self._encoders[name] = load_module(folder / ENCODER, self.device, expect=PixelEncoder)
+        return self._encoders[name]
+
+
+def build_model(ws: Workspace, model: Model, encoder, num_classes: int, fit, seed: int):
+    """The PixelClassifier of `model` with `num_classes` outputs, initialised from `seed`."""
+    from hfc.baselines import BASELINES
+    from hfc.generator import layer_channels
+    from hfc.oneshot import HFCSegmenter
+    from hfc.rng import seeded
+    from hfc.segmenters import make_segmenter
+
+    with seeded(seed):
+        if model.raw is not None:
+            kwargs = {"members": fit.datasetgan_members} if model.raw == "datasetgan" else {}
+            net = BASELINES[model.raw](layer_channels(ws.gen), num_classes, **kwargs)
+        else:
+            net = HFCSegmenter(encoder, make_segmenter(model.segmenter, encoder.out_dim, num_classes, fit.hidden))
+    return net.to(ws.device)
+
+
+def class_table(train: Sequence[EvalScan], category_ids: Sequence[int]) -> list[int]:
+    """Class index → category id: background, then the protocol's categories the annotated scans show."""
+    shown = set().union(*(set(np.unique(s.label).tolist()) for s in train))
+    return [0] + [c for c in sorted(category_ids) if c in shown]
+
+
+def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
+    """Category-id map → class-index map; categories outside the table are background."""
+    lut = np.zeros(max(int(label.max(initial=0)), max(table)) + 1, np.int64)
+    lut[list(table)] = np.arange(len(table))
+    return lut[label]
+
+
+def run_unit(ws: Workspace, unit: Unit, encoder, train: Sequence[tuple[EvalScan, Projection]],
+             test: Sequence[tuple[EvalScan, Projection]]) -> dict:
+    """Fit the unit's model on its annotated scans and test it: confusion matrices per test scan, and timings."""
+    from hfc.config import OneShotConfig
+    from hfc.errors import Diverged
+    from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
+    from hfc.oneshot import Annotation, fit
+
+    cfg = ws.cfg
+    table = class_table([s for s, _ in train], ws.scans.category_ids)
+    k = len(table)
+    net = build_model(ws, unit.model, encoder, k, cfg.fit, cfg.fit.seed + unit.rep)
+    feats = [ws.cache.features(p) for _, p in train]
+    samples = [Annotation(p.ws[0], torch.from_numpy(to_classes(s.label, table)), tuple(f))
+               for (s, p), f in zip(train, feats)]
+    ocfg = OneShotConfig(segmenter=unit.model.segmenter or "fcn3", hidden=cfg.fit.hidden, epochs=cfg.fit.epochs,
+                         lr=cfg.fit.lr, seed=cfg.fit.seed + unit.rep)
+    t0, c0 = time.time(), time.process_time()
+    try:
+        history = fit(net, ws.gen, samples, ocfg)
+    except Diverged as e:
+        raise TrainingDiverged(f"{unit.part} / {unit.row} / repetition {unit.rep}: {e}") from None
+    t1, c1 = time.time(), time.process_time()
+    train_cm = sum(confusion_matrix(to_classes(s.label, table), net.predict(f, ws.size)[0][0].cpu().numpy(), k)
+                   for (s, _), f in zip(train, feats))
+    cms, shown, show = [], [], show_indices(test, cfg.show)
+    for i, (scan, proj) in enumerate(test):
+        pred = net.predict(ws.cache.features(proj), ws.size)[0][0].cpu().numpy()
+        cms.append(confusion_matrix(to_classes(scan.label, table), pred, k))
+        if i in show:
+            shown.append(np.asarray(table)[pred])
+    return {"classes": table, "cms": np.stack(cms), "test_kinds": [s.kind for s, _ in test],
+            "train_seeds": [s.seed for s, _ in train], "final_loss": history[-1],
+            "train_miou": float(mean_iou(iou_from_confusion(train_cm))), "fit_seconds": t1 - t0,
+            "fit_cpu_seconds": c1 - c0, "eval_seconds": time.time() - t1, "shown": np.stack(shown) if shown else []}
+
+
+def show_indices(test: Sequence[tuple[EvalScan, Projection]], n: int) -> list[int]:
+    """Which test scans the predictions figure shows: the first n - 1 threat scans and one threat-free scan."""
+    threat = [i for i, (s, _) in enumerate(test) if s.kind == "threat"]
+    clean = [i for i, (s, _) in enumerate(test) if s.kind == "clean"]
+    if n <= 0:
+        return []
+    return threat[: n - 1] + clean[:1] if clean else threat[:n]
+
+
+@torch.no_grad()
+def measure_fps(ws: Workspace, models: dict[str, Any], fcfg: FpsConfig) -> dict[str, dict[str, float]]:
+    """Images per second (wall) and CPU seconds per image of generation + features + segmenter, batch 1 and N.
+
+    Row "generation only": the synthesis pass without features, the floor every method pays.
+    """
+    from hfc.oneshot import Annotator
+
+    latents = ws.gen.sample_ws(fcfg.images, seed=12345)
+    sync = torch.cuda.synchronize if ws.device.type == "cuda" else (lambda: None)
+
+    def run(fn, batch: int) -> tuple[float, float]:
+        for i in range(fcfg.warmup):
+            fn(latents[:batch])
+        sync()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for start in range(0, fcfg.images, batch):
+            fn(latents[start:start + batch])
+        sync()
+        return fcfg.images / (time.perf_counter() - t0), (time.process_time() - c0) / fcfg.images
+
+    fns = {"generation only": lambda w: ws.gen.synthesize(w, return_features=False)}
+    fns.update({label: Annotator(ws.gen, None, net) for label, net in models.items()})
+    out = {}
+    for label, fn in fns.items():
+        fps1, cpu1 = run(fn, 1)
+        fpsn, cpun = run(fn, fcfg.batch)
+        out[label] = {"fps_batch1": fps1, "cpu_s_per_image_batch1": cpu1, "fps_batchN": fpsn,
+                      "cpu_s_per_image_batchN": cpun}
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------- driver
+
+def _unit_key(ws: Workspace, unit: Unit, hfc_cfg, train: Sequence[EvalScan], test: Sequence[EvalScan]) -> dict:
+    """Everything that determines a unit's result (its cache key)."""
+    cfg = ws.cfg
+    fit = to_dict(cfg.fit) if unit.model.raw == "datasetgan" else {**to_dict(cfg.fit), "datasetgan_members": None}
+    return {"model": dataclasses.asdict(unit.model), "hfc": hfc_cfg.to_dict() if hfc_cfg else None, "fit": fit,
+            "shots": unit.shots, "rep": unit.rep, "train": [(s.kind, s.sim_key, s.seed) for s in train],
+            "test": [(s.kind, s.sim_key, s.seed) for s in test], "projector": to_dict(cfg.projector),
+            "generator": ws.generator_sha256, "categories": list(cfg.scans.categories),
+            "min_pixels": cfg.scans.min_pixels, "size": ws.size}
+
+
+def _load_unit(path: Path) -> dict | None:
+    """A cached unit result, or None if missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        doc = read_json(path)
+        doc["result"]["cms"] = np.asarray(doc["result"]["cms"], np.int64)
+        shown = path.with_suffix(".npz")
+        doc["result"]["shown"] = np.load(shown)["shown"] if shown.is_file() else []
+        return doc
+    except Exception:  # noqa: BLE001 - a damaged unit is recomputed
+        return None
+
+
+def _save_unit(path: Path, key: dict, unit: Unit, result: dict) -> None:
+    """Write a unit's result: predictions shown in the figure as .npz, then the JSON (the JSON marks it done)."""
+    from baggan.evaluate.report import to_jsonable
+    from baggan.io import atomic_path
+
+    if len(result["shown"]):
+        with atomic_path(path.with_suffix(".npz")) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, shown=result["shown"].astype(np.uint8))
+    body = {k: v for k, v in result.items() if k != "shown"}
+    write_json_atomic(path, to_jsonable({"key": key, "unit": dataclasses.asdict(unit), "result": body}))
+
+
+def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path | None, device: torch.device,
+                parts: Sequence[str] | None = None, progress: bool = True) -> Path:
+    """Run the requested parts (default: cfg.parts), resuming from what `outdir` holds; returns the report path."""
+    from tqdm.auto import tqdm
+
+    from baggan.evaluate.oneshot_report import write_oneshot_report
+    from hfc.augment import style_blocks
+
+    outdir = Path(outdir)
+    network = network or cfg.network
+    if not network:
+        raise UserError("no generator: pass --network or set network: in the config")
+    if not Path(network).is_file():
+        raise UserError(f"{network}: generator file not found (--network / network:)")
+    if cfg.threads and device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    parts = list(parts or cfg.parts)
+    t_start, c_start = time.time(), time.process_time()
+    ws = Workspace(cfg, outdir, Path(network), device, progress)
+    hfc_cfgs, units = hfc_variants(cfg, parts, len(style_blocks(ws.gen)), ws.size)
+
+    test = ws.scans.test_scans(cfg.scans.test_threat, cfg.scans.test_clean)
+    need: dict[int, set[int]] = {}
+    for u in units:
+        need.setdefault(u.rep, set()).add(u.shots)
+    train_sets = {r: ws.scans.annotated_sets(r, sorted(k), cfg.scans.annotation, cfg.scans.candidates)
+                  for r, k in sorted(need.items())}
+    every = {(s.kind, s.seed): s for s in test}
+    every.update({(s.kind, s.seed): s for sets in train_sets.values() for ss in sets.values() for s in ss})
+    projections = ws.project_all(list(every.values()))
+    test_pairs = [(s, projections[(s.kind, s.seed)]) for s in test]
+
+    results: dict[int, dict] = {}
+    order = sorted(range(len(units)), key=lambda i: (units[i].model.hfc or "", i))  # each encoder loaded once
+    bar = tqdm(order, desc="one-shot units", unit="unit", disable=not progress)
+    for i in bar:
+        unit = units[i]
+        train = train_sets[unit.rep][unit.shots]
+        hcfg = hfc_cfgs.get(unit.model.hfc) if unit.model.hfc else None
+        key = _unit_key(ws, unit, hcfg, train, test)
+        path = outdir / "units" / f"{stable_hash(key)}.json"
+        doc = _load_unit(path)
+        if doc is None:
+            bar.set_postfix_str(f"{unit.part}: {unit.row} {unit.group} rep {unit.rep}".strip())
+            encoder = ws.encoder(unit.model.hfc, hcfg) if hcfg else None
+            result = run_unit(ws, unit, encoder, [(s, projections[(s.kind, s.seed)]) for s in train], test_pairs)
+            _save_unit(path, key, unit, result)
+        else:
+            result = doc["result"]
+        results[i] = result
+
+    fps = None
+    if "main" in parts:
+        fps = _cached_fps(ws, hfc_cfgs)
+    info = {"network": str(network), "generator_sha256": ws.generator_sha256, "resolution": ws.size,
+            "test": [(s.kind, s.seed) for s in test],
+            "train": {r: {k: [s.seed for s in ss] for k, ss in sets.items()} for r, sets in train_sets.items()},
+            "projection": {f"{k}-{seed}": {"psnr": p.psnr, "ssim": p.ssim} for (k, seed), p in projections.items()},
+            "hfc": _hfc_timings(ws, hfc_cfgs), "seconds": time.time() - t_start,
+            "cpu_seconds": time.process_time() - c_start, "parts": parts}
+    return write_oneshot_report(cfg, outdir, [(u, results[i]) for i, u in enumerate(units)], fps, info, test_pairs)
+
+
+def _cached_fps(ws: Workspace, hfc_cfgs: dict) -> dict:
+    """Table 5 timings of every main method (one measurement for all, so they share the machine's state)."""
+    from baggan.evaluate.report import environment
+
+    cfg = ws.cfg
+    key = {"methods": cfg.methods, "fps": to_dict(cfg.fps), "generator": ws.generator_sha256, "device": str(ws.device),
+           "hfc": {m: hfc_cfgs[METHODS[m].hfc].to_dict() for m in cfg.methods if METHODS[m].hfc},
+           "fit": to_dict(cfg.fit)}
+    path = ws.outdir / "units" / f"fps-{stable_hash(key)}.json"
+    if path.is_file():
+        return read_json(path)["fps"]
+    k = len(cfg.scans.categories) + 1
+    models = {}
+    for m in cfg.methods:
+        meth = METHODS[m]
+        enc = ws.encoder(meth.hfc, hfc_cfgs[meth.hfc]) if meth.hfc else None
+        models[meth.label] = build_model(ws, Model(meth.hfc, meth.segmenter, meth.raw), enc, k, cfg.fit, 0).eval()
+    fps = measure_fps(ws, models, cfg.fps)
+    write_json_atomic(path, {"key": key, "fps": fps, "environment": environment(str(ws.device))}, indent=1)
+    return fps
+
+
+def _hfc_timings(ws: Workspace, hfc_cfgs: dict) -> dict[str, dict]:
+    """Training time of each HFC variant's encoder (variants with the same config share one encoder)."""
+    out = {}
+    for name, hcfg in hfc_cfgs.items():
+        done = ws.encoder_folder(hcfg) / "done.json"
+        if done.is_file():
+            d = read_json(done)
+            out[name] = {"seconds": d["seconds"], "cpu_seconds": d["cpu_seconds"], "folder": done.parent.name}
+    return out
+
+
+def load_oneshot_config(path: str | Path) -> OneShotEvalConfig:
+    """Read a oneshot YAML config (strict: unknown keys and bad values are errors naming the key)."""
+    from baggan.config import load_config
+
+    return load_config(path, OneShotEvalConfig)
+
+
+__all__ = ["Method", "METHODS", "HFC_VARIANTS", "PARTS", "ScanConfig", "FitConfig", "ShotsConfig", "DepthConfig",
+           "AblationConfig", "FpsConfig", "OneShotEvalConfig", "parse_parts", "Model", "Unit", "hfc_variants",
+           "Workspace", "build_model", "class_table", "to_classes", "run_unit", "measure_fps", "run_oneshot",
+           "load_oneshot_config"]
