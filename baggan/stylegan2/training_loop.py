@@ -132,7 +132,8 @@ class Trainer:
         # Counters and accumulators (all saved in snapshots).
         self.step = self.nimg = self.tick = self.tick_start_nimg = 0
         self.ada_sums = [0.0, 0.0]  # sum of sign(D(real)), count since the last p adjustment
-        self.elapsed = 0.0
+        self.elapsed = 0.0  # seconds spent in training steps (maintenance excluded), over resumes
+        self.maintenance = 0.0
         self.snapshot: Path | None = None
         if resume is not None:
             self._restore(load_snapshot(resume))
@@ -309,12 +310,16 @@ class Trainer:
         """The three networks by name."""
         return {"G": self.G, "D": self.D, "G_ema": self.G_ema}
 
-    def _tick(self, done: bool, tick_stats: dict[str, list[float]], tick_time: float, log: StatsLog | None) -> None:
+    def _tick(self, done: bool, tick_stats: dict[str, list[float]], tick_time: float, tick_cpu: float,
+              log: StatsLog | None) -> None:
         """Maintenance at the end of a tick (rank 0 writes; every rank joins the metric)."""
         sch = self.cfg.schedule
+        kimg = max(self.nimg - self.tick_start_nimg, 1) / 1000
+        cpu = float(self.procs.all_reduce_sum(torch.tensor([tick_cpu], dtype=torch.float64, device=self.device)))
         record = {"tick": self.tick, "kimg": self.nimg / 1000, "step": self.step, "time_s": round(self.elapsed, 2),
-                  "sec_per_tick": round(tick_time, 3),
-                  "sec_per_kimg": round(tick_time / max(self.nimg - self.tick_start_nimg, 1) * 1000, 3),
+                  "sec_per_tick": round(tick_time, 3), "sec_per_kimg": round(tick_time / kimg, 3),
+                  "cpu_sec_per_kimg": round(cpu / kimg, 3),  # CPU seconds of all processes (robust on a shared CPU)
+                  "maintenance_s": round(self.maintenance, 3),  # the previous tick's log, images, metric, snapshot
                   "peak_mem_gb": round(peak_memory_gb(self.device), 4),
                   "augment_p": float(self.augment.p) if self.augment is not None else 0.0,
                   **{k: float(np.mean(v)) for k, v in sorted(tick_stats.items())}}
@@ -355,10 +360,10 @@ class Trainer:
         bar = tqdm(total=total_nimg / 1000, initial=self.nimg / 1000, unit="kimg", desc="training",
                    disable=not self.progress, bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}]")
         tick_stats: dict[str, list[float]] = {}
-        tick_start = time.time()
+        tick_start, tick_cpu = time.time(), time.process_time()
         for reals, real_c in loader:
             self._train_step(reals, real_c, tick_stats)
-            bar.update(sch.batch / 1000)
+            bar.update(min(self.nimg, total_nimg) / 1000 - bar.n)
             if on_step is not None:
                 on_step(self.step)
             done = self.nimg >= total_nimg
@@ -366,13 +371,14 @@ class Trainer:
                 continue
             now = time.time()
             self.elapsed += now - tick_start
-            self._tick(done, tick_stats, now - tick_start, log)
+            self._tick(done, tick_stats, now - tick_start, time.process_time() - tick_cpu, log)
+            self.maintenance = time.time() - now
             if self.procs.is_main:
                 bar.set_postfix(tick=self.tick, p=f"{float(self.augment.p) if self.augment else 0:.3f}")
             self.tick += 1
             self.tick_start_nimg = self.nimg
             tick_stats = {}
-            tick_start = time.time()
+            tick_start, tick_cpu = time.time(), time.process_time()
             if done:
                 break
         bar.close()

@@ -54,7 +54,7 @@ PANELS = {
     "regularisers": ["D/r1_penalty", "G/pl_penalty", "D/gp"],
     "ADA": ["augment_p", "ada_rt"],
     "realism (lower is better)": ["fid", "kid"],
-    "speed": ["sec_per_kimg"],
+    "speed (s/kimg)": ["sec_per_kimg", "cpu_sec_per_kimg"],
 }
 
 
@@ -78,6 +78,8 @@ def plot_curves(path: str | Path, records: list[dict], ada_target: float | None 
         ax.set_xlabel("kimg")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "not measured in this run", ha="center", va="center", transform=ax.transAxes)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
