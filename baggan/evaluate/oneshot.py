@@ -23,7 +23,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -35,6 +35,11 @@ from baggan.errors import ConfigError, TrainingDiverged, UserError
 from baggan.evaluate.oneshot_data import EvalScan, Projection, ProjectionCache, SimScans, stable_hash
 from baggan.io import read_json, write_json_atomic
 from baggan.stylegan2.projector import ProjectorConfig
+
+if TYPE_CHECKING:
+    from hfc.config import HFCConfig
+    from hfc.features import PixelEncoder
+    from hfc.oneshot import PixelClassifier
 
 Part = Literal["main", "shots", "depth", "layer", "tau", "dk", "patch"]
 PARTS: tuple[str, ...] = get_args(Part)
@@ -260,7 +265,8 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def hfc_variants(cfg: OneShotEvalConfig, parts: Sequence[str], num_blocks: int, resolution: int):
+def hfc_variants(cfg: OneShotEvalConfig, parts: Sequence[str], num_blocks: int,
+                 resolution: int) -> tuple[dict[str, HFCConfig], list[Unit]]:
     """(HFC configs by variant name, units) of the requested parts; ConfigError naming a bad key."""
     from hfc.config import HFCConfig
 
@@ -352,7 +358,7 @@ class Workspace:
         self.scans = SimScans(s.categories, self.size, s.max_threats, s.min_pixels, s.seed)
         self.cache = ProjectionCache(Path(cfg.cache_dir) if cfg.cache_dir else outdir / "projections", self.G,
                                      self.generator_sha256, cfg.projector)
-        self._encoders: dict[str, Any] = {}
+        self._encoders: dict[str, PixelEncoder] = {}
 
     def project_all(self, scans: Sequence[EvalScan]) -> dict[tuple[str, int], Projection]:
         """Projections of every scan (cached ones read, the others computed with a progress bar)."""
@@ -365,11 +371,11 @@ class Workspace:
                 self.cache.get(s)
         return {(s.kind, s.seed): self.cache.get(s) for s in scans}
 
-    def encoder_folder(self, hcfg) -> Path:
+    def encoder_folder(self, hcfg: HFCConfig) -> Path:
         """Where the encoder of HFC config `hcfg` is trained: <outdir>/hfc/<hash of config and generator>."""
         return self.outdir / "hfc" / stable_hash({"hfc": hcfg.to_dict(), "generator": self.generator_sha256})
 
-    def encoder(self, name: str, hcfg):
+    def encoder(self, name: str, hcfg: HFCConfig) -> PixelEncoder:
         """The HFC encoder of variant `name`: trained once into <outdir>/hfc/<hash>/, then read from there."""
         from hfc.checkpoint import load_module
         from hfc.features import PixelEncoder
@@ -387,7 +393,8 @@ class Workspace:
         return self._encoders[name]
 
 
-def build_model(ws: Workspace, model: Model, encoder, num_classes: int, fit, seed: int):
+def build_model(ws: Workspace, model: Model, encoder: PixelEncoder | None, num_classes: int, fit: FitConfig,
+                seed: int) -> PixelClassifier:
     """The PixelClassifier of `model` with `num_classes` outputs, initialised from `seed`."""
     from hfc.baselines import BASELINES
     from hfc.generator import layer_channels
@@ -417,7 +424,7 @@ def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
     return lut[label]
 
 
-def run_unit(ws: Workspace, unit: Unit, encoder, train: Sequence[tuple[EvalScan, Projection]],
+def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Sequence[tuple[EvalScan, Projection]],
              test: Sequence[tuple[EvalScan, Projection]]) -> dict:
     """Fit the unit's model on its annotated scans and test it: confusion matrices per test scan, and timings."""
     from hfc.config import OneShotConfig
@@ -464,7 +471,7 @@ def show_indices(test: Sequence[tuple[EvalScan, Projection]], n: int) -> list[in
 
 
 @torch.no_grad()
-def measure_fps(ws: Workspace, models: dict[str, Any], fcfg: FpsConfig) -> dict[str, dict[str, float]]:
+def measure_fps(ws: Workspace, models: dict[str, PixelClassifier], fcfg: FpsConfig) -> dict[str, dict[str, float]]:
     """Images per second (wall) and CPU seconds per image of generation + features + segmenter, batch 1 and N.
 
     Row "generation only": the synthesis pass without features, the floor every method pays.
@@ -497,7 +504,7 @@ def measure_fps(ws: Workspace, models: dict[str, Any], fcfg: FpsConfig) -> dict[
 
 # ------------------------------------------------------------------------------------------------------- driver
 
-def _unit_key(ws: Workspace, unit: Unit, hfc_cfg, train: Sequence[EvalScan], test: Sequence[EvalScan]) -> dict:
+def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Sequence[EvalScan], test: Sequence[EvalScan]) -> dict:
     """Everything that determines a unit's result (its cache key)."""
     cfg = ws.cfg
     fit = to_dict(cfg.fit) if unit.model.raw == "datasetgan" else {**to_dict(cfg.fit), "datasetgan_members": None}
@@ -598,7 +605,7 @@ def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path 
     return write_oneshot_report(cfg, outdir, [(u, results[i]) for i, u in enumerate(units)], fps, info, test_pairs)
 
 
-def _cached_fps(ws: Workspace, hfc_cfgs: dict) -> dict:
+def _cached_fps(ws: Workspace, hfc_cfgs: dict[str, HFCConfig]) -> dict:
     """Table 5 timings of every main method (one measurement for all, so they share the machine's state)."""
     from baggan.evaluate.report import environment
 
@@ -606,7 +613,7 @@ def _cached_fps(ws: Workspace, hfc_cfgs: dict) -> dict:
     key = {"methods": cfg.methods, "fps": to_dict(cfg.fps), "generator": ws.generator_sha256, "device": str(ws.device),
            "hfc": {m: hfc_cfgs[METHODS[m].hfc].to_dict() for m in cfg.methods if METHODS[m].hfc},
            "fit": to_dict(cfg.fit)}
-    path = ws.outdir / "units" / f"fps-{stable_hash(key)}.json"
+    path = ws.outdir / "timings" / f"fps-{stable_hash(key)}.json"
     if path.is_file():
         return read_json(path)["fps"]
     k = len(cfg.scans.categories) + 1
@@ -620,7 +627,7 @@ def _cached_fps(ws: Workspace, hfc_cfgs: dict) -> dict:
     return fps
 
 
-def _hfc_timings(ws: Workspace, hfc_cfgs: dict) -> dict[str, dict]:
+def _hfc_timings(ws: Workspace, hfc_cfgs: dict[str, HFCConfig]) -> dict[str, dict]:
     """Training time of each HFC variant's encoder (variants with the same config share one encoder)."""
     out = {}
     for name, hcfg in hfc_cfgs.items():

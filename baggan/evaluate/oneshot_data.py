@@ -101,9 +101,9 @@ class SimScans:
                        candidates: int) -> dict[int, list[EvalScan]]:
         """Repetition rep's annotated scans for each k in shots; the k-shot set extends the smaller ones.
 
-        per_scan: the first k candidates that show a threat. per_category: greedily, the candidate whose scene
-        holds the most categories still short of k examples (ties: the earlier one) until every category has k
-        examples of ≥ min_pixels px.
+        per_scan: the first k candidates that show a threat. per_category: greedily, the first candidate whose scene
+        holds two categories still short of k examples (else one) until every category has k examples of
+        ≥ min_pixels px in the rendered scan.
         """
         seeds = [scan_seed(self.base_seed + TRAIN_STREAM + rep, i) for i in range(candidates)]
         chosen: list[EvalScan] = []
@@ -121,7 +121,13 @@ class SimScans:
                 out[k] = list(chosen)
             return out
         names = {c: PIDRAY.names[c - 1] for c in self.category_ids}
-        scene = {s: {PIDRAY.id_of(t) for t in self.sims["threat"].scene(s).threats} for s in seeds}
+        scenes: dict[int, set[int]] = {}  # seed → category ids its scene holds (drawn lazily: each costs tens of ms)
+
+        def holds(s: int) -> set[int]:
+            if s not in scenes:
+                scenes[s] = {PIDRAY.id_of(t) for t in self.sims["threat"].scene(s).threats}
+            return scenes[s]
+
         have = {c: 0 for c in self.category_ids}
         tried: set[int] = set()
         for k in sorted(shots):
@@ -129,8 +135,12 @@ class SimScans:
                 short = {c for c, n in have.items() if n < k}
                 if not short:
                     break
-                best = max((s for s in seeds if s not in tried), key=lambda s: len(scene[s] & short), default=None)
-                if best is None or not scene[best] & short:
+                best = None
+                for want in (min(len(short), 2), 1):  # the first candidate holding two short categories, else one
+                    best = next((s for s in seeds if s not in tried and len(holds(s) & short) >= want), None)
+                    if best is not None:
+                        break
+                if best is None:
                     missing = ", ".join(f"{names[c]} ({have[c]})" for c in sorted(short))
                     raise DataError(f"scans.candidates: {candidates} candidate scans of repetition {rep} give fewer "
                                     f"than {k} annotated examples of {missing}; raise it")

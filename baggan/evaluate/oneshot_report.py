@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from baggan.config import to_dict
 from baggan.data.labelsets import PIDRAY
 from baggan.evaluate import report as rp
+from baggan.evaluate.oneshot import METHODS, OneShotEvalConfig, Unit, show_indices
+from baggan.evaluate.oneshot_data import EvalScan, Projection
 from hfc.metrics import (foreground_iou, iou_from_confusion, mean_iou, mean_std, pd_curve, pd_thresholds,
                          plot_pd_curves, precision_at_iou, weighted_iou)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # The paper's numbers. Table 6 is BagGAN on PIDRay; Tables 2, 5, 7-10 are FF-HQ faces (Face column).
 PAPER_TABLE6 = {  # method: {threat: (Prec., IoU)}
@@ -107,7 +112,7 @@ def aggregate(scores: Sequence[dict], categories: Sequence[str]) -> dict:
     return out
 
 
-def summarize(units_results: Sequence[tuple[Any, dict]], categories: Sequence[str]) -> dict[str, dict]:
+def summarize(units_results: Sequence[tuple[Unit, dict]], categories: Sequence[str]) -> dict[str, dict]:
     """{part: {(group, row): aggregate}} in plan order."""
     grouped: dict[str, dict[tuple[str, str], list[dict]]] = {}
     for unit, result in units_results:
@@ -123,7 +128,7 @@ def _pct(ms: tuple[float, float]) -> str:
 
 
 def line_figure(x: Sequence[float], series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str,
-                ylabel: str, title: str, logx: bool = False, scale: float = 100.0):
+                ylabel: str, title: str, logx: bool = False, scale: float = 100.0) -> Figure:
     """A Figure of lines with error bars, one per series (values × scale)."""
     from matplotlib.figure import Figure
 
@@ -142,7 +147,7 @@ def line_figure(x: Sequence[float], series: dict[str, tuple[Sequence[float], Seq
     return fig
 
 
-def _bars(rows: dict, metrics: dict[str, str], groups: Sequence[str]):
+def _bars(rows: dict, metrics: dict[str, str], groups: Sequence[str]) -> Figure:
     """Bars of `metrics` ({key: panel title}) over `groups` (row labels), one series: mean ± std over repetitions."""
     panels = {title: {"mean ± std over repetitions": ([rows[g][k][0] for g in groups], [rows[g][k][1] for g in groups])}
               for k, title in metrics.items()}
@@ -152,7 +157,8 @@ def _bars(rows: dict, metrics: dict[str, str], groups: Sequence[str]):
     return fig
 
 
-def predictions_figure(test_pairs, main_results: dict[str, dict], show: Sequence[int]):
+def predictions_figure(test_pairs: Sequence[tuple[EvalScan, Projection]], main_results: dict[str, dict],
+                       show: Sequence[int], categories: Sequence[str]) -> Figure:
     """Shown test scans: scan | projection | ground truth | each main method's prediction (repetition 0)."""
     k = PIDRAY.num_classes
     cols = ["scan", "projection", "ground truth", *main_results]
@@ -164,8 +170,10 @@ def predictions_figure(test_pairs, main_results: dict[str, dict], show: Sequence
         row += [rp.overlay_labels(scan.image, r["shown"][j], k) for r in main_results.values()]
         rows.append(row)
         labels.append(f"{scan.kind} {scan.seed}\nPSNR {proj.psnr:.1f}")
+    colours = rp.label_colours(k)
+    legend = {name: colours[PIDRAY.id_of(name)] for name in categories}
     return rp.image_grid(rows, labels, [c.replace(" / ", "\n") for c in cols],
-                         title="One-shot predictions on test scans (repetition 0)")
+                         title="One-shot predictions on test scans (repetition 0)", legend=legend)
 
 
 # ------------------------------------------------------------------------------------------------------ markdown
@@ -184,10 +192,10 @@ def _rank_sentence(rows: dict, key: str, ours: Sequence[str], what: str) -> str:
     return " ".join(out)
 
 
-def main_section(cfg, rows: dict, fps: dict | None) -> list[str]:
+def main_section(cfg: OneShotEvalConfig, rows: dict, fps: dict | None) -> list[str]:
     """Tables 2, 4/6, 5, 8 and the findings for the main part."""
     cats = cfg.scans.categories
-    key_of = {v.label: k for k, v in _methods().items()}
+    key_of = {v.label: k for k, v in METHODS.items()}
     md = ["## One-shot segmentation of threats (Tables 2, 4/6, 8)\n",
           f"{cfg.scans.repetitions} repetitions; in each, every method is fitted on the same annotated scans "
           f"and tested on the same {cfg.scans.test_threat} threat-carrying + {cfg.scans.test_clean} threat-free "
@@ -251,13 +259,7 @@ def main_section(cfg, rows: dict, fps: dict | None) -> list[str]:
     return md
 
 
-def _methods() -> dict:
-    from baggan.evaluate.oneshot import METHODS
-
-    return METHODS
-
-
-def fps_section(fps: dict, cfg) -> list[str]:
+def fps_section(fps: dict, cfg: OneShotEvalConfig) -> list[str]:
     """Table 5: images per second, batch 1 and batch N, with the paper's Face column."""
     md = ["\n### Table 5: inference speed\n",
           f"Generator + hidden features + segmenter per image at the generator's resolution, {cfg.fps.images} "
@@ -273,11 +275,11 @@ def fps_section(fps: dict, cfg) -> list[str]:
     return md
 
 
-def shots_section(cfg, rows: dict) -> tuple[list[str], Any]:
+def shots_section(cfg: OneShotEvalConfig, rows: dict) -> tuple[list[str], Figure]:
     """Table 10 and its figure."""
     groups = [f"{k}-shot" for k in cfg.shots.shots]
     methods = list(dict.fromkeys(r for _, r in rows))
-    key_of = {v.label: k for k, v in _methods().items()}
+    key_of = {v.label: k for k, v in METHODS.items()}
     md = ["## Few-shot (Table 10)\n",
           f"k-shot = {'k annotated examples of each threat' if cfg.scans.annotation == 'per_category' else 'k annotated scans'}"
           f"; mIoU over the threats (wIoU in brackets), %. Paper: wIoU on FF-HQ ({FACE_CAVEAT}).\n"]
@@ -347,7 +349,7 @@ def layer_section(rows: dict) -> list[str]:
     return md
 
 
-def sweep_section(title: str, rows: dict, xlabel: str, claim: str, groups_title: str = "") -> tuple[list[str], Any]:
+def sweep_section(title: str, rows: dict, xlabel: str, claim: str) -> tuple[list[str], Figure]:
     """A 1-D or 2-D ablation sweep (Fig. 14a/b/c): table of mIoU and wIoU and a line figure, mIoU vs x per group."""
     groups = list(dict.fromkeys(g for g, _ in rows))
     xs = list(dict.fromkeys(r for _, r in rows))
@@ -372,11 +374,9 @@ def sweep_section(title: str, rows: dict, xlabel: str, claim: str, groups_title:
 
 # ------------------------------------------------------------------------------------------------------ writing
 
-def write_oneshot_report(cfg, outdir: Path, units_results: Sequence[tuple[Any, dict]], fps: dict | None, info: dict,
-                         test_pairs: Sequence) -> Path:
+def write_oneshot_report(cfg: OneShotEvalConfig, outdir: Path, units_results: Sequence[tuple[Unit, dict]],
+                         fps: dict | None, info: dict, test_pairs: Sequence[tuple[EvalScan, Projection]]) -> Path:
     """Build the JSON, Markdown and figures of a run and write them into outdir (oneshot.md/.json, oneshot_*.png)."""
-    from baggan.evaluate.oneshot import show_indices
-
     cats = cfg.scans.categories
     summary = summarize(units_results, cats)
     figures: dict[str, Any] = {}
@@ -416,7 +416,7 @@ def write_oneshot_report(cfg, outdir: Path, units_results: Sequence[tuple[Any, d
         shown = {u.row: r for u, r in units_results if u.part == "main" and u.rep == 0 and len(r["shown"])}
         show = show_indices(test_pairs, cfg.show)
         if shown and show:
-            figures["oneshot_predictions.png"] = predictions_figure(test_pairs, shown, show)
+            figures["oneshot_predictions.png"] = predictions_figure(test_pairs, shown, show, cats)
     if "shots" in summary:
         part_md, figures["oneshot_shots.png"] = shots_section(cfg, summary["shots"])
         md += part_md
