@@ -81,7 +81,7 @@ def test_style_mixing_switches_latents_at_one_cutoff():
 
 @pytest.mark.parametrize("kind", ["logistic", "wgan-gp"])
 def test_phases_on_tiny_networks_give_finite_gradients(kind):
-    cfg = tiny_config(loss={"kind": kind})
+    cfg = tiny_config(loss={"kind": kind}, network={"num_fp16_res": 2})  # fp16 blocks run in fp32 on the CPU
     G, D = build_generator(cfg.network), build_discriminator(cfg.network)
     loss = StyleGAN2Loss(cfg.loss, G, D, augment=None)
     reals = torch.rand(4, 3, 16, 16) * 2 - 1
@@ -97,6 +97,7 @@ def test_phases_on_tiny_networks_give_finite_gradients(kind):
         assert sum(float(g.abs().sum()) for g in grads) > 0, name
     _, stats = loss.d_main(reals, None, z, None)
     assert ("D/gp" in stats) == (kind == "wgan-gp")
+    assert generate(G, z, None, 0.9)[0].dtype == torch.float32
 
 
 def test_lazy_regularisation_corrects_lr_and_betas():
