@@ -17,6 +17,7 @@ optimisation steps, so larger mixes are not trained for longer.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,7 +240,19 @@ def build_augment(aug: AugmentConfig, seed: int):
                        p=aug.p_affine),
               A.ColorJitter(brightness=aug.brightness, contrast=aug.contrast, saturation=aug.saturation,
                             hue=aug.hue, p=aug.p_color)]
-    return A.Compose(steps, seed=seed)
+    return seed_augment(A.Compose(steps), seed)
+
+
+def seed_augment(augment, seed: int):
+    """Give an albumentations Compose (and all its transforms) one shared random stream seeded by `seed`.
+
+    Compose(seed=…) seeds every transform with the same seed, so their apply/skip draws move in lockstep;
+    one shared stream keeps them independent.
+    """
+    import random
+
+    augment.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    return augment
 
 
 class TrainingSet(torch.utils.data.Dataset):
@@ -283,6 +296,11 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1 - ((2 * inter + 1) / (total + 1)).mean()
 
 
+def _reseed_worker(worker_id: int, seed: int) -> None:
+    """DataLoader workers start with copies of one augmentation RNG: give each its own stream."""
+    seed_augment(torch.utils.data.get_worker_info().dataset.augment, seed + 7919 * (worker_id + 1))
+
+
 def train_segmenter(model: nn.Module, data: TrainingSet, cfg: DownstreamConfig, seed: int,
                     device: torch.device, desc: str) -> float:
     """Train cfg.steps steps (cross-entropy [+ Dice], poly lr decay); returns the mean loss of the last 10% of steps."""
@@ -291,7 +309,8 @@ def train_segmenter(model: nn.Module, data: TrainingSet, cfg: DownstreamConfig, 
     sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=cfg.steps * cfg.batch_size,
                                              generator=torch.Generator().manual_seed(seed))
     loader = torch.utils.data.DataLoader(data, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                                         drop_last=True, pin_memory=device.type == "cuda")
+                                         drop_last=True, pin_memory=device.type == "cuda",
+                                         worker_init_fn=functools.partial(_reseed_worker, seed=seed))
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -542,6 +561,6 @@ def downstream_report(cfg: DownstreamConfig, runs: Sequence[RunResult], info: di
 
 
 __all__ = ["ModelConfig", "AugmentConfig", "DownstreamConfig", "open_dataset", "resolve_categories",
-           "label_lookup", "letterbox", "ScanSource", "TrainingSet", "build_augment", "build_model", "dice_loss",
-           "train_segmenter", "predict", "RunResult", "plan_runs", "run_downstream", "summarize",
+           "label_lookup", "letterbox", "ScanSource", "TrainingSet", "build_augment", "seed_augment", "build_model",
+           "dice_loss", "train_segmenter", "predict", "RunResult", "plan_runs", "run_downstream", "summarize",
            "downstream_report"]
