@@ -17,3 +17,7 @@ def _seed_everything():
     torch.manual_seed(0)
     np.random.seed(0)
     yield
+    # A test that leaves autograd off breaks every later training test in the same process.
+    leaked = not torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
+    assert not leaked, "this test left torch autograd disabled"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from baggan.cli import cli
@@ -40,6 +41,7 @@ def test_synthesize_writes_a_valid_sharded_data_set_and_resumes(pieces, tmp_path
     r = runner.invoke(cli, _args(pieces, tmp_path / "out", "--n", "7", "--shard-size", "3", "--batch", "2",
                                  "--min-area", "2", "--fill-holes"))
     assert r.exit_code == 0, r.output
+    assert torch.is_grad_enabled(), "the command must not switch autograd off for the caller"
     assert "7 images" in r.output and "acceptance rate: 1.000" in r.output and str(tmp_path / "out") in r.output
     index = json.loads((tmp_path / "out" / "index.json").read_text())
     assert index["complete"] and index["settings"]["class_to_category"] == [0, 3, 11]

@@ -18,7 +18,7 @@ class _PairedCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-def _device(name: str):
+def pick_device(name: str):
     """torch.device for auto/cpu/cuda; UserError if CUDA is asked for and missing."""
     import torch
 
@@ -143,7 +143,7 @@ def register(cli: click.Group) -> None:
                                    seed=init_seed)
         except ValueError as e:
             raise UserError(f"bad option: {e}") from None
-        dev = _device(device)
+        dev = pick_device(device)
         method, encoder = _load_encoder(hfc, method, dev)
         nets = load_network(network, dev)
         G = nets["G_ema"] if "G_ema" in nets else nets.get("G")
@@ -233,7 +233,7 @@ def register(cli: click.Group) -> None:
         for what, path in (("--network", network), ("--segmenter", segmenter), ("--hfc", hfc)):
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{what} {path}: file not found")
-        wiring = load_annotator(network, hfc, segmenter, _device(device), label_set)
+        wiring = load_annotator(network, hfc, segmenter, pick_device(device), label_set)
         table = np.asarray(wiring.class_to_category, np.int64)
         seeds = list(range(seed, seed + n))
         images, labels = [], []

@@ -349,7 +349,7 @@ def layer_section(rows: dict) -> list[str]:
     return md
 
 
-def sweep_section(title: str, rows: dict, xlabel: str, claim: str) -> tuple[list[str], Figure]:
+def sweep_section(title: str, rows: dict, xlabel: str, claim: str, logx: bool) -> tuple[list[str], Figure]:
     """A 1-D or 2-D ablation sweep (Fig. 14a/b/c): table of mIoU and wIoU and a line figure, mIoU vs x per group."""
     groups = list(dict.fromkeys(g for g, _ in rows))
     xs = list(dict.fromkeys(r for _, r in rows))
@@ -367,8 +367,7 @@ def sweep_section(title: str, rows: dict, xlabel: str, claim: str) -> tuple[list
             findings.append(f"{g}: mIoU {' → '.join(rp.fmt(m, scale=100) for m in means)} over {xlabel} "
                             f"{', '.join(xs)} (correlation of mIoU with the order of {xlabel}: {r:+.2f}).")
     md += ["", *(f"- {f}" for f in findings), ""]
-    fig = line_figure([float(x) for x in xs], series, xlabel, "mIoU over threats (%)", title,
-                      logx=all(float(x) > 0 for x in xs) and max(float(x) for x in xs) / min(float(x) for x in xs) > 8)
+    fig = line_figure([float(x) for x in xs], series, xlabel, "mIoU over threats (%)", title, logx=logx)
     return md, fig
 
 
@@ -432,15 +431,15 @@ def write_oneshot_report(cfg: OneShotEvalConfig, outdir: Path, units_results: Se
         figures["oneshot_layer.png"] = rp.grouped_bars(
             {"mIoU over threats": {g: ([rows[(g, r)]["miou"][0] for r in rws], [rows[(g, r)]["miou"][1] for r in rws])
                                    for g in dict.fromkeys(g for g, _ in rows)}}, rws, ylabel="%")
-    for part, title, xlabel, claim in (
-            ("tau", "Perturbation factor τ_p (Fig. 14a)", "tau_p", "a higher τ_p is generally better."),
+    for part, title, xlabel, claim, logx in (
+            ("tau", "Perturbation factor τ_p (Fig. 14a)", "tau_p", "a higher τ_p is generally better.", False),
             ("dk", "Code width D and prototypes K (Fig. 14b)", "K", "little change with K; a small D hurts, "
-             "saturating above D = 64."),
+             "saturating above D = 64.", True),
             ("patch", "Patch size and transport constraint (Fig. 14c)", "patch size",
              "larger patches lower wIoU under the equipartition constraint; with the pixel-distribution "
-             "constraint wIoU improves with patch size.")):
+             "constraint wIoU improves with patch size.", True)):
         if part in summary:
-            part_md, figures[f"oneshot_{part}.png"] = sweep_section(title, summary[part], xlabel, claim)
+            part_md, figures[f"oneshot_{part}.png"] = sweep_section(title, summary[part], xlabel, claim, logx)
             md += part_md
     md += [f"![{name}]({name})\n" for name in figures]
     md.append("## Conventions\n")

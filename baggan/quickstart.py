@@ -1,0 +1,414 @@
+"""The quick-start: the whole chain on the built-in simulator, no downloads, about ten minutes on a 2-core CPU.
+
+Stages, each resumable (a finished stage is skipped when the command runs again with the same OUTDIR):
+  1. hfc      train the HFC encoder (SwAV hidden-feature clustering) of the shipped X-ray generator;
+  2. example  render ONE annotated simulator scan (exact threat mask), project it into the generator's W+,
+              and fit the one-shot segmenter on the HFC codes of the projection;
+  3. eval     score the segmenter on held-out simulator scans (projected the same way) against their exact
+              masks: per-category IoU, mIoU, projection PSNR/SSIM;
+  4. coco     synthesise N annotated scans (COCO, sharded) with generator + encoder + segmenter;
+  5. report   OUTDIR/report.md with the timings, the scores and the pictures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from baggan.config import check
+from baggan.errors import ConfigError, UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "configs" / "quickstart.yaml"
+STAGES = ("hfc", "example", "eval", "coco", "report")
+
+
+@dataclass(frozen=True)
+class ExampleConfig:
+    """How the ONE annotated scan is chosen: the candidate showing the most threat categories."""
+
+    candidates: int = 100  # simulator scans looked at
+    max_threats: int = 3  # threats per simulated bag
+    min_pixels: int = 12  # a threat counts if it covers at least this many pixels
+    seed: int = 0  # base seed of the simulator streams
+
+    def __post_init__(self) -> None:
+        check(self.candidates >= 1, "example.candidates", f"must be >= 1, got {self.candidates}")
+        check(self.max_threats >= 1, "example.max_threats", f"must be >= 1, got {self.max_threats}")
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """The one-shot fit of the segmenter on the HFC codes (section 6.2.4)."""
+
+    segmenter: str = "fcn3"
+    hidden: int = 64
+    epochs: int = 200
+    lr: float = 0.01
+
+
+@dataclass(frozen=True)
+class TestSettings:
+    """Held-out simulator scans the segmenter is scored on."""
+
+    threat: int = 12
+    clean: int = 4
+
+    def __post_init__(self) -> None:
+        check(self.threat >= 1 and self.clean >= 0, "test", f"needs threat >= 1, clean >= 0, got {self}")
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """The synthesised data set."""
+
+    n: int = 300
+    shard_size: int = 100
+    psi: float = 0.7
+    min_area: int = 4
+    batch: int = 16
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class QuickstartConfig:
+    """configs/quickstart.yaml."""
+
+    network: str = "checkpoints/xraysim-64/network.pt"  # relative paths are relative to the repository
+    hfc: str = "configs/hfc/xray.yaml"
+    hfc_epochs: int | None = None  # override of the HFC config's epochs
+    categories: list[str] = field(default_factory=lambda: ["Hammer", "HandCuffs", "Pliers", "Powerbank", "Wrench"])
+    projector_steps: int = 200
+    example: ExampleConfig = field(default_factory=ExampleConfig)
+    fit: FitSettings = field(default_factory=FitSettings)
+    test: TestSettings = field(default_factory=TestSettings)
+    synth: SynthOptions = field(default_factory=SynthOptions)
+    threads: int = 0  # torch threads on the CPU (0: torch's default)
+
+    def __post_init__(self) -> None:
+        check(len(self.categories) >= 1, "categories", "needs at least one threat category")
+        check(self.projector_steps >= 1, "projector_steps", f"must be >= 1, got {self.projector_steps}")
+
+
+def repo_path(path: str | Path) -> Path:
+    """A config path: as given if absolute or present from the working directory, else under the repository."""
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else ROOT / p
+
+
+def load_quickstart_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> QuickstartConfig:
+    """Read the quick-start YAML (default configs/quickstart.yaml); errors name the key."""
+    from baggan.config import load_config
+
+    return load_config(path or DEFAULT_CONFIG, QuickstartConfig, overrides)
+
+
+class Timings:
+    """Wall and CPU seconds per stage, kept in OUTDIR/timings.json across resumed runs."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data: dict[str, dict[str, float]] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def run(self, stage: str, fn: Callable[[], Any]) -> Any:
+        """Run fn, record its time under `stage` (replacing an earlier record) and return its value."""
+        from baggan.io import write_json_atomic
+
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        self.data[stage] = {"wall_s": round(time.perf_counter() - t, 2), "cpu_s": round(time.process_time() - c, 2)}
+        write_json_atomic(self.path, self.data, indent=1)
+        return out
+
+
+def _hfc_config(cfg: QuickstartConfig):
+    """The HFC config file with the quick-start's epochs override."""
+    from baggan.config import load_config
+    from hfc.config import HFCConfig
+
+    return load_config(repo_path(cfg.hfc), HFCConfig, {"epochs": cfg.hfc_epochs} if cfg.hfc_epochs else None)
+
+
+def choose_example(scans, cfg: QuickstartConfig):
+    """The candidate simulator scan that shows the most threat categories (the first of equals)."""
+    from baggan.data.xraysim import scan_seed
+    from baggan.evaluate.oneshot_data import TRAIN_STREAM
+
+    best = None
+    for i in range(cfg.example.candidates):
+        scan = scans.render(scan_seed(cfg.example.seed + TRAIN_STREAM, i), "threat")
+        if best is None or len(scan.categories(cfg.example.min_pixels)) > len(best.categories(cfg.example.min_pixels)):
+            best = scan
+    shown = best.categories(cfg.example.min_pixels)
+    if not shown:
+        raise UserError(f"example.candidates: none of {cfg.example.candidates} simulator scans shows a threat of "
+                        f">= {cfg.example.min_pixels} px; raise it or lower example.min_pixels")
+    label = np.where(np.isin(best.label, shown), best.label, 0)  # specks below min_pixels are background
+    best.label = label
+    return best
+
+
+def _score(samples, preds, table: list[int]) -> dict[str, Any]:
+    """Per-category IoU, mIoU over the threat categories, and pixel accuracy, from the held-out predictions."""
+    from baggan.oneshot import to_classes
+    from hfc.metrics import confusion_matrices, iou_from_confusion, mean_iou
+
+    cms = confusion_matrices([to_classes(s.mask, table).numpy() for s in samples],
+                             [to_classes(p, table).numpy() for p in preds], len(table))
+    cm = cms.sum(axis=0)
+    iou = iou_from_confusion(cm)
+    return {"iou": [None if np.isnan(v) else float(v) for v in iou], "miou": float(mean_iou(iou)),
+            "pixel_accuracy": float(np.trace(cm) / cm.sum())}
+
+
+class Quickstart:
+    """One quick-start run in OUTDIR (see the module docstring)."""
+
+    def __init__(self, cfg: QuickstartConfig, outdir: str | Path, device: torch.device, network: str | Path | None = None,
+                 progress: bool = True, echo: Callable[[str], None] = print):
+        from baggan.data.labelsets import PIDRAY
+        from baggan.evaluate.oneshot_data import SimScans
+        from baggan.stylegan2 import load_feature_generator
+
+        self.cfg, self.outdir, self.device, self.progress, self.echo = cfg, Path(outdir), device, progress, echo
+        self.network = repo_path(network or cfg.network)
+        if not self.network.is_file():
+            raise UserError(f"{self.network}: generator file not found (--network, or network: in the config)")
+        self.hfc_cfg = _hfc_config(cfg)
+        if cfg.fit.segmenter not in ("mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"):
+            raise ConfigError(f"fit.segmenter: unknown segmenter {cfg.fit.segmenter!r}")
+        self.label_set = PIDRAY
+        for c in cfg.categories:
+            PIDRAY.id_of(c)  # a UserError naming an unknown category
+        self.gen = load_feature_generator(self.network, device)
+        self.size = self.gen.img_resolution
+        self.scans = SimScans(cfg.categories, self.size, cfg.example.max_threats, cfg.example.min_pixels,
+                              cfg.example.seed)
+        self.timings = Timings(self.outdir / "timings.json")
+
+    # ------------------------------------------------------------------------------------------------ stages
+
+    def train_encoder(self):
+        """Stage 1: the HFC encoder (resumes an interrupted training)."""
+        from baggan.config import save_config
+        from baggan.errors import TrainingDiverged
+        from hfc.errors import Diverged
+        from hfc.train import train_hfc
+
+        save_config(self.outdir / "hfc" / "config.yaml", self.hfc_cfg)
+        try:
+            return train_hfc(self.gen, self.hfc_cfg, self.outdir / "hfc", progress=self.progress)
+        except Diverged as e:
+            raise TrainingDiverged(str(e)) from None
+
+    def _project(self, scan, source: str):
+        """An AnnotatedSample of a simulator scan: its W+ projection and its exact mask."""
+        from baggan.oneshot import projected_sample
+        from baggan.stylegan2.projector import ProjectorConfig
+
+        pcfg = ProjectorConfig(steps=self.cfg.projector_steps, seed=0)
+        return projected_sample(self.gen, scan.image, scan.label, source, "simulator (exact)", pcfg, progress=False)
+
+    def fit_example(self, encoder) -> None:
+        """Stage 2: ONE annotated simulator scan → projection → fitted one-shot segmenter (segmenter.pt, fit.png)."""
+        from baggan.io import write_image_atomic
+        from baggan.oneshot import file_sha256, fit_samples, fit_sheet, predict_categories, training_iou
+        from hfc.config import OneShotConfig
+        from hfc.oneshot import save_classifier
+
+        scan = choose_example(self.scans, self.cfg)
+        names = ", ".join(self.label_set.names[c - 1] for c in scan.categories())
+        self.echo(f"the one annotated example: simulator scan {scan.seed} ({names}); projecting it")
+        d = self.outdir / "example"
+        write_image_atomic(d / "scan.png", scan.image)
+        write_image_atomic(d / "mask.png", scan.label.astype(np.uint8))
+        sample = self._project(scan, f"scan {scan.seed}")
+        f = self.cfg.fit
+        ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0)
+        model, table, history = fit_samples("swav", self.gen, encoder, [sample], ocfg, progress=self.progress)
+        pred = predict_categories(model, sample, table, self.size)
+        iou = training_iou(sample.mask, pred, table)
+        p = sample.projection
+        meta = {"label_set": self.label_set.name, "class_to_category": table,
+                "categories": [self.label_set.names[c - 1] for c in table[1:]], "method": "swav",
+                "segmenter": f.segmenter, "epochs": f.epochs, "generator": str(self.network),
+                "generator_sha256": file_sha256(self.network), "hfc": str(self.outdir / "hfc" / "encoder.pt"),
+                "samples": [sample.source], "masks": [str(d / "mask.png")], "final_loss": history[-1],
+                "training_iou": [iou], "projection_psnr": [p.psnr], "projection_ssim": [p.ssim]}
+        fit_sheet(d / "fit.png", [sample], [pred], [iou], self.label_set,
+                  f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {history[-1]:.4f}")
+        save_classifier(d / "segmenter.pt", model, meta)  # last: its presence marks the stage done
+
+    def evaluate(self) -> dict[str, Any]:
+        """Stage 3: IoU of the segmenter on held-out simulator scans (projected) against their exact masks."""
+        from tqdm.auto import tqdm
+
+        from baggan.evaluate.oneshot_data import SimScans
+        from baggan.io import write_json_atomic
+        from baggan.oneshot import fit_sheet, predict_categories
+        from hfc.checkpoint import load_module
+        from hfc.features import PixelEncoder
+        from hfc.oneshot import load_classifier
+
+        encoder = load_module(self.outdir / "hfc" / "encoder.pt", self.device, expect=PixelEncoder)
+        model = load_classifier(self.outdir / "example" / "segmenter.pt", encoder, self.device)
+        table = [int(c) for c in model.segmenter.meta["class_to_category"]]
+        learned = [self.label_set.names[c - 1] for c in table[1:]]
+        # Test scans hold only the categories the example shows: the others were never annotated.
+        t = self.cfg.test
+        scans = SimScans(learned, self.size, self.cfg.example.max_threats, self.cfg.example.min_pixels,
+                         self.cfg.example.seed).test_scans(t.threat, t.clean)
+        samples, preds = [], []
+        for scan in tqdm(scans, desc="held-out scans (projecting)", disable=not self.progress):
+            scan.label = np.where(np.isin(scan.label, table), scan.label, 0)
+            s = self._project(scan, f"{scan.kind} scan {scan.seed}")
+            samples.append(s)
+            preds.append(predict_categories(model, s, table, self.size))
+        scores = _score(samples, preds, table)
+        scores.update(categories=["background", *learned], test_scans=[[s.kind, s.seed] for s in scans],
+                      projection_psnr=float(np.mean([s.projection.psnr for s in samples])),
+                      projection_ssim=float(np.mean([s.projection.ssim for s in samples])))
+        shown = samples[:6]
+        fit_sheet(self.outdir / "eval" / "heldout.png", shown, preds[:6],
+                  [_score([s], [p], table)["miou"] for s, p in zip(shown, preds[:6])], self.label_set,
+                  f"held-out simulator scans: exact mask vs one-shot prediction (mIoU over all "
+                  f"{len(samples)} scans {scores['miou']:.3f})")
+        write_json_atomic(self.outdir / "eval" / "scores.json", scores, indent=1)
+        return scores
+
+    def synthesize(self):
+        """Stage 4: N annotated scans as a sharded COCO data set in OUTDIR/coco."""
+        from baggan.synth import SynthSettings, synthesize
+        from baggan.synth.build import load_annotator
+
+        w = load_annotator(self.network, self.outdir / "hfc" / "encoder.pt", self.outdir / "example" / "segmenter.pt",
+                           self.device)
+        o = self.cfg.synth
+        settings = SynthSettings(n=o.n, shard_size=o.shard_size, seed=o.seed, psi=o.psi, batch=o.batch,
+                                 min_area=o.min_area)
+        with torch.no_grad():
+            return synthesize(w.annotate, w.gen.sample_ws, w.label_set.coco_categories(), w.class_to_category,
+                              self.outdir / "coco", settings, device=self.device, provenance=w.provenance,
+                              progress=self.progress)
+
+    # ------------------------------------------------------------------------------------------------ driver
+
+    def run(self) -> Path:
+        """Run (or finish) every stage; returns the report path."""
+        from hfc.checkpoint import load_module
+        from hfc.features import PixelEncoder
+
+        out = self.outdir
+        out.mkdir(parents=True, exist_ok=True)
+        if self.cfg.threads and self.device.type == "cpu":
+            torch.set_num_threads(self.cfg.threads)
+        self.echo(f"[1/5] HFC encoder of {self.network.name} ({self.hfc_cfg.epochs} epochs) → {out / 'hfc'}")
+        if (out / "hfc" / "encoder.pt").is_file() and "hfc" in self.timings.data:
+            encoder = load_module(out / "hfc" / "encoder.pt", self.device, expect=PixelEncoder)
+        else:
+            encoder = self.timings.run("hfc", self.train_encoder)
+        self.echo(f"[2/5] one-shot segmenter from ONE annotated simulator scan → {out / 'example'}")
+        if not (out / "example" / "segmenter.pt").is_file():
+            self.timings.run("example", lambda: self.fit_example(encoder))
+        self.echo(f"[3/5] scoring on held-out simulator scans → {out / 'eval'}")
+        if (out / "eval" / "scores.json").is_file():
+            scores = json.loads((out / "eval" / "scores.json").read_text())
+        else:
+            scores = self.timings.run("eval", self.evaluate)
+        self.echo(f"[4/5] synthesising {self.cfg.synth.n} annotated scans → {out / 'coco'}")
+        if not _complete(out / "coco"):
+            summary = self.timings.run("coco", self.synthesize)
+            for line in summary.lines():
+                self.echo("  " + line)
+        self.echo(f"[5/5] report → {out / 'report.md'}")
+        return self.timings.run("report", lambda: write_report(self, scores))
+
+
+def _complete(coco_dir: Path) -> bool:
+    """Whether a synthesised data set in coco_dir is finished."""
+    index = coco_dir / "index.json"
+    return index.is_file() and bool(json.loads(index.read_text()).get("complete"))
+
+
+def _synth_grid(q: Quickstart, n: int = 16) -> tuple[int, dict]:
+    """grid.png of the first n synthesised scans with their masks; (images, totals of the data set)."""
+    from baggan.data.coco import CocoDataset, dataset_dirs
+    from baggan.oneshot import annotate_grid, rgb
+
+    images, labels, captions = [], [], []
+    for d in dataset_dirs(q.outdir / "coco"):
+        ds = CocoDataset(d)
+        for i in range(min(len(ds), n - len(images))):
+            images.append(rgb(ds.read_image(i)))
+            labels.append(ds.read_label(i))
+            captions.append(f"{d.name} #{i}")
+        if len(images) >= n:
+            break
+    index = json.loads((q.outdir / "coco" / "index.json").read_text())
+    table = index["settings"]["class_to_category"]
+    annotate_grid(q.outdir / "grid.png", images, labels, captions, q.label_set, table[1:],
+                  "synthesised scans: generator image | one-shot annotation", cols=4)
+    return len(images), index["totals"]
+
+
+def write_report(q: Quickstart, scores: dict) -> Path:
+    """OUTDIR/report.md: what ran, how long it took, how good the annotation is, and the pictures."""
+    import platform
+
+    from baggan.io import write_json_atomic, write_text_atomic
+
+    out = q.outdir
+    _, totals = _synth_grid(q)
+    seg_meta = _segmenter_meta(out)
+    t = q.timings.data
+    coco_s = t.get("coco", {}).get("wall_s")
+    rate = f"{q.cfg.synth.n / coco_s:.2f} annotated scans/s" if coco_s else "n/a"
+    md = ["# BagGAN quick-start report", "",
+          f"Generator `{q.network}` ({q.size}x{q.size}); HFC config `{q.cfg.hfc}` "
+          f"({q.hfc_cfg.epochs} epochs, D = {q.hfc_cfg.dim}); {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, device {q.device}.", "",
+          "| stage | wall s | CPU s |", "|---|---:|---:|"]
+    md += [f"| {s} | {t[s]['wall_s']:.1f} | {t[s]['cpu_s']:.1f} |" for s in STAGES if s in t]
+    md += ["", "## The one annotated example", "",
+           f"Simulator scan with {', '.join(seg_meta['categories'])}, projected into W+ "
+           f"(PSNR {seg_meta['projection_psnr'][0]:.2f} dB, SSIM {seg_meta['projection_ssim'][0]:.3f}); "
+           f"segmenter swav + {seg_meta['segmenter']}, IoU on the example itself {seg_meta['training_iou'][0]:.3f}.",
+           "", "![fit](example/fit.png)", "",
+           "## Held-out simulator scans (exact masks)", "",
+           f"{len(scores['test_scans'])} scans projected into W+ (mean PSNR {scores['projection_psnr']:.2f} dB, "
+           f"SSIM {scores['projection_ssim']:.3f}), annotated by the segmenter, compared with the simulator's "
+           f"exact masks. mIoU over threat categories **{scores['miou']:.3f}**, pixel accuracy "
+           f"{scores['pixel_accuracy']:.3f}.", "", "| category | IoU |", "|---|---:|"]
+    md += [f"| {c} | {'n/a' if v is None else f'{v:.3f}'} |" for c, v in zip(scores["categories"], scores["iou"])]
+    md += ["", "![held-out](eval/heldout.png)", "", "## Synthesised data set", "",
+           f"`{out / 'coco'}`: {totals['images']} scans, {totals['annotations']} instances "
+           f"({', '.join(f'{k} {v}' for k, v in sorted(totals['instances_per_category'].items())) or 'none'}); "
+           f"{rate} end to end on this machine.", "", "![grid](grid.png)", "",
+           "## Next", "",
+           f"- Look at it: `baggan coco view --data {out / 'coco'} --out view.png`; check it: "
+           f"`baggan coco check --data {out / 'coco'}`.",
+           f"- More scans: `baggan synthesize --network {q.network} --hfc {out / 'hfc/encoder.pt'} "
+           f"--segmenter {out / 'example/segmenter.pt'} --n 10000 --outdir more`.",
+           "- Your own generator and data: docs/training.md, docs/oneshot.md, docs/synthesis.md, docs/evaluation.md."]
+    write_text_atomic(out / "report.md", "\n".join(md) + "\n")
+    write_json_atomic(out / "summary.json", {"config": asdict(q.cfg), "network": str(q.network), "scores": scores,
+                                             "timings": t, "totals": totals,
+                                             "annotated_scans_per_s": q.cfg.synth.n / coco_s if coco_s else None},
+                      indent=1)
+    return out / "report.md"
+
+
+def _segmenter_meta(outdir: Path) -> dict:
+    """The metadata stored with the fitted segmenter."""
+    from hfc.checkpoint import load_module
+
+    return load_module(outdir / "example" / "segmenter.pt", "cpu").meta
+
+
+__all__ = ["QuickstartConfig", "Quickstart", "load_quickstart_config", "choose_example", "write_report", "STAGES"]

@@ -1,0 +1,81 @@
+"""`baggan quickstart` end to end on a tiny randomly initialised generator (the real one is too slow for tests)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from baggan.cli import cli
+from baggan.data.coco import CocoDataset, dataset_dirs
+from baggan.data.labelsets import PIDRAY
+from baggan.quickstart import DEFAULT_CONFIG, load_quickstart_config
+from baggan.stylegan2 import NetworkConfig, build_generator, save_network
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = NetworkConfig(cfg="custom", resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256,
+                     channel_max=32, num_fp16_res=0, d_architecture="resnet", mbstd_group_size=2)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One tiny quick-start: (outdir, config path, network path, CliRunner result)."""
+    tmp = tmp_path_factory.mktemp("qs")
+    net = tmp / "g.pt"
+    save_network(net, {"G_ema": build_generator(TINY).eval()}, TINY)
+    cfg = {"network": str(net), "hfc": str(ROOT / "configs/hfc/tiny.yaml"), "hfc_epochs": 2, "projector_steps": 3,
+           "categories": ["Hammer", "Wrench"], "example": {"candidates": 10, "min_pixels": 2},
+           "fit": {"segmenter": "mlp1", "hidden": 8, "epochs": 3}, "test": {"threat": 2, "clean": 1},
+           "synth": {"n": 5, "shard_size": 3, "batch": 2, "min_area": 0}, "threads": 1}
+    path = tmp / "qs.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    result = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp / "out"), "--config", str(path)])
+    return tmp / "out", path, net, result
+
+
+def test_quickstart_runs_every_stage_and_writes_a_report(run):
+    out, _, _, r = run
+    assert r.exit_code == 0, r.output
+    for f in ("hfc/encoder.pt", "example/segmenter.pt", "example/fit.png", "example/scan.png", "example/mask.png",
+              "eval/scores.json", "eval/heldout.png", "grid.png", "report.md", "summary.json", "timings.json"):
+        assert (out / f).is_file(), f
+    mask = np.asarray(__import__("cv2").imread(str(out / "example/mask.png"), 0))
+    shown = set(np.unique(mask).tolist()) - {0}
+    assert shown and shown <= {PIDRAY.id_of("Hammer"), PIDRAY.id_of("Wrench")}
+    scores = json.loads((out / "eval/scores.json").read_text())
+    assert len(scores["test_scans"]) == 3 and 0.0 <= scores["miou"] <= 1.0
+    assert scores["categories"][0] == "background" and len(scores["iou"]) == len(scores["categories"])
+    total = sum(len(CocoDataset(d)) for d in dataset_dirs(out / "coco"))
+    assert total == 5
+    report = (out / "report.md").read_text()
+    assert f"{scores['miou']:.3f}" in report and "![grid](grid.png)" in report
+    assert set(json.loads((out / "timings.json").read_text())) == {"hfc", "example", "eval", "coco", "report"}
+
+
+def test_quickstart_rerun_skips_finished_stages(run):
+    out, path, _, _ = run
+    before = (out / "example/segmenter.pt").stat().st_mtime_ns
+    r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(out), "--config", str(path)])
+    assert r.exit_code == 0, r.output
+    assert (out / "example/segmenter.pt").stat().st_mtime_ns == before
+    assert "wrote" not in r.output  # the COCO data set was complete: nothing synthesised again
+
+
+def test_quickstart_missing_network_is_one_line(tmp_path):
+    r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp_path / "o"), "--network", str(tmp_path / "no.pt")])
+    assert r.exit_code == 2 and "generator file not found" in r.output and "Traceback" not in r.output
+
+
+def test_quickstart_config_errors_name_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("synth: {n: 3, colour: red}\n")
+    r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp_path / "o"), "--config", str(bad)])
+    assert r.exit_code == 2 and "colour" in r.output
+
+
+def test_default_config_loads_and_points_at_the_shipped_files():
+    cfg = load_quickstart_config(DEFAULT_CONFIG)
+    assert (ROOT / cfg.hfc).is_file()
+    assert cfg.synth.n >= 100 and cfg.example.candidates >= 1
