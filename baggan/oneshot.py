@@ -169,9 +169,10 @@ def class_table(masks: Sequence[np.ndarray]) -> list[int]:
     return [0] + used
 
 
-def to_classes(mask: np.ndarray, table: Sequence[int]) -> torch.Tensor:
-    """Category-id map → class-index map (IGNORE kept), int64 tensor."""
-    lut = np.full(max(max(table), IGNORE) + 1, IGNORE, np.int64)
+def to_classes(mask: np.ndarray, table: Sequence[int], outside: int = IGNORE) -> torch.Tensor:
+    """Category-id map → class-index map, int64 tensor; IGNORE stays, other ids not in `table` become `outside`."""
+    lut = np.full(max(max(table), IGNORE, int(mask.max(initial=0))) + 1, outside, np.int64)
+    lut[IGNORE] = IGNORE
     lut[list(table)] = np.arange(len(table))
     return torch.from_numpy(lut[mask])
 

@@ -112,6 +112,23 @@ def test_user_error_is_one_line_exit_2():
     assert result.output.strip().splitlines() == ["error: data/x.png: not a readable image"]
 
 
+def test_os_error_is_one_line_exit_1():
+    @click.group(cls=_Group)
+    @click.pass_context
+    def group(ctx):
+        ctx.ensure_object(dict)
+
+    @group.command()
+    def full():
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device", "out/shard-0001/images/x.png")
+
+    result = CliRunner().invoke(group, ["full"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == ["error: No space left on device: out/shard-0001/images/x.png"]
+
+
 def test_coco_core_roundtrip(tmp_path):
     rng = np.random.default_rng(0)
     writer = CocoWriter(tmp_path, PIDRAY.coco_categories(), {"source": "test"})

@@ -11,7 +11,7 @@ from baggan.errors import UserError
 
 
 class _Group(click.Group):
-    """Click group that turns UserError into one line on stderr and exit code 2 (trace with --debug)."""
+    """Click group that turns UserError (exit 2) and OSError (exit 1) into one line on stderr (trace with --debug)."""
 
     def invoke(self, ctx: click.Context):  # noqa: D401 - click hook
         try:
@@ -21,6 +21,12 @@ class _Group(click.Group):
                 traceback.print_exc()
             click.echo(f"error: {e}", err=True)
             ctx.exit(2)
+        except OSError as e:  # disk full, permission denied, a path that vanished: the user's to fix
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            where = f": {e.filename}" if e.filename else ""
+            click.echo(f"error: {e.strerror or e}{where}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)

@@ -419,9 +419,9 @@ def class_table(train: Sequence[EvalScan], category_ids: Sequence[int]) -> list[
 
 def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
     """Category-id map → class-index map; categories outside the table are background."""
-    lut = np.zeros(max(int(label.max(initial=0)), max(table)) + 1, np.int64)
-    lut[list(table)] = np.arange(len(table))
-    return lut[label]
+    from baggan.oneshot import to_classes as classes_of
+
+    return classes_of(label, table, outside=0).numpy()
 
 
 def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Sequence[tuple[EvalScan, Projection]],
