@@ -80,7 +80,7 @@ class SynthOptions:
 class QuickstartConfig:
     """configs/quickstart.yaml."""
 
-    network: str = "checkpoints/xraysim-64/network.pt"  # relative paths are relative to the repository
+    network: str = "checkpoints/xraysim-64.pt"  # relative paths are relative to the repository
     hfc: str = "configs/hfc/xray.yaml"
     hfc_epochs: int | None = None  # override of the HFC config's epochs
     categories: list[str] = field(default_factory=lambda: ["Hammer", "HandCuffs", "Pliers", "Powerbank", "Wrench"])
