@@ -34,9 +34,14 @@ def layer_slices(channels: Sequence[int]) -> list[slice]:
 
 
 def upsample(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear U_{size x size}(x) (align_corners=False); identity when x is already that size."""
+    """Bilinear U_{size x size}(x) (align_corners=False); identity when x is already that size.
+
+    The result is in channels-last memory layout: on the CPU, bilinear interpolation of many channels is
+    several times faster there (same values), and the callers only add, activate and normalise it.
+    """
     if x.shape[-2:] == (size, size):
         return x
+    x = x.contiguous(memory_format=torch.channels_last)
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
@@ -115,14 +120,14 @@ class FusedLinear(nn.Module):
             groups.setdefault(features[i].shape[-1], []).append(i)
         return groups
 
+    def _group_weight(self, idx: list[int]) -> torch.Tensor:
+        """[W_l for l in idx] side by side: [D, sum of their C_l]."""
+        return torch.cat([self.weight[:, self.slices[i]] for i in idx], dim=1)
+
     def _project_native(self, features: Sequence[torch.Tensor], idx: list[int]) -> torch.Tensor:
-        """sum_{l in idx} W_l H_l at the layers' own resolution, [N, D, r, r]."""
-        y = None
-        for i in idx:
-            term = pointwise(self.weight[:, self.slices[i]], features[i])
-            y = term if y is None else y.add_(term)
-            del term  # free it before the next layer's projection exists
-        return y
+        """sum_{l in idx} W_l H_l at the layers' own resolution, [N, D, r, r], as one matrix product over the
+        group's stacked channels (several times faster on the CPU than a product and a sum per layer)."""
+        return pointwise(self._group_weight(idx), torch.cat([features[i] for i in idx], dim=1))
 
     def _finish(self, y: torch.Tensor | None, shape: tuple[int, ...], channel_dim: int, bias: bool) -> torch.Tensor:
         """Add the bias b (broadcast along `channel_dim`); zeros if no layer was selected."""
@@ -140,7 +145,7 @@ class FusedLinear(nn.Module):
         """sum_l U(W_l H_l) + b over the selected layers (default all): [N, D, size, size]."""
         y = None
         groups = self._groups(features, layers)
-        for res in sorted(groups, reverse=True):  # full-size layers first: at most 2 D x size² maps alive
+        for res in sorted(groups):  # coarse first (the accumulator is channels-last); at most 2 D x size² maps alive
             term = upsample(self._project_native(features, groups[res]), size)
             y = term if y is None else y.add_(term)
             del term
@@ -166,8 +171,7 @@ class FusedLinear(nn.Module):
                 term = sample_at(self._project_native(features, idx), coords, size)
             else:  # cheaper to interpolate the raw C_l channels at the P positions, then project
                 h = torch.cat([sample_at(features[i], coords, size) for i in idx], dim=-1)
-                w = torch.cat([self.weight[:, self.slices[i]] for i in idx], dim=1)
-                term = h @ w.t()
+                term = h @ self._group_weight(idx).t()
             y = term if y is None else y + term
         return self._finish(y, (n, p, self.out_features), 2, bias)
 
