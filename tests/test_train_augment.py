@@ -7,7 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from baggan.stylegan2.augment import BGC, SYM6, AugmentPipe, _geometric, ada_adjust, scale2d, translate2d
+from baggan.config import from_dict
+from baggan.errors import ConfigError
+
+from baggan.stylegan2.augment import BGC, PIPES, SYM6, AugmentConfig, AugmentPipe, _geometric, ada_adjust, scale2d, translate2d
 
 
 def smooth_images(n: int = 6, c: int = 3, size: int = 32) -> torch.Tensor:
@@ -86,3 +89,16 @@ def test_ada_adjust_direction_clamp_and_speed():
     for _ in range(math.ceil(500_000 / (batch * interval))):
         p = ada_adjust(p, 1.0, 0.6, batch * interval, 500)
     assert p == 1.0  # 0 → 1 in 500 kimg
+
+
+def test_xray_pipe_never_inverts_luma_and_config_accepts_every_pipe():
+    torch.manual_seed(0)
+    dets = {name: torch.linalg.det(AugmentPipe(PIPES[name], p=1.0).color_matrix(256, 3, torch.device("cpu"))[:, :3, :3])
+            for name in ("bgc", "bgc-x")}
+    assert (dets["bgc"] < 0).any()  # lumaflip is a reflection: determinant -1 times positive scales
+    assert (dets["bgc-x"] > 0).all()
+    assert set(PIPES["bgc-x"]) == set(BGC) - {"lumaflip", "hue"} and PIPES["bgc"] == BGC
+    for name in (*PIPES, "none"):
+        assert from_dict(AugmentConfig, {"pipe": name}).pipe == name
+    with pytest.raises(ConfigError, match="pipe"):
+        from_dict(AugmentConfig, {"pipe": "bgcfnc"})

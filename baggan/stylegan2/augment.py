@@ -31,6 +31,14 @@ SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.04
 BGC = {name: 1.0 for name in ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
                               "brightness", "contrast", "lumaflip", "hue", "saturation")}
 
+# Named op sets for `augment.pipe` (official names: b = blit, g = geometric, c = colour). "bgc-x" is bgc
+# without the colour ops that change what an X-ray pseudo-colour means: lumaflip (it inverts attenuation:
+# a short run on simulator scans collapsed into luma-inverted scans, docs/training.md) and hue (the hue
+# encodes the material class).
+PIPES = {"bgc": BGC,
+         "bg": {k: 1.0 for k in ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")},
+         "bgc-x": {k: v for k, v in BGC.items() if k not in ("lumaflip", "hue")}}
+
 # Standard strengths (ADA paper, appendix B): translations relative to image size, stds of log2 scales.
 XINT_MAX = 0.125
 SCALE_STD = 0.2
@@ -48,7 +56,7 @@ SATURATION_STD = 1.0
 class AugmentConfig:
     """Augment block of the training config: the pipe and ADA's p heuristic."""
 
-    pipe: Literal["bgc", "none"] = "bgc"
+    pipe: Literal["bgc", "bg", "bgc-x", "none"] = "bgc"  # op sets in PIPES; none = no augmentation
     p: float = 0.0  # initial p; stays fixed when target is null
     target: float | None = 0.6  # r_t target (paper C.1: t_ada = 0.6); null = fixed p
     interval: int = 4  # adjust p every N minibatches (the official value; paper C.1 lists iter_ada = 8)

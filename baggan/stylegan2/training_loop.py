@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from baggan.config import save_config, to_dict
 from baggan.errors import ConfigError, TrainingDiverged
-from baggan.stylegan2.augment import AugmentPipe, ada_adjust
+from baggan.stylegan2.augment import PIPES, AugmentPipe, ada_adjust
 from baggan.stylegan2.checkpoint import save_network
 from baggan.stylegan2.config import build_discriminator, build_generator
 from baggan.stylegan2.dataset import TrainingImages, step_loader
@@ -123,8 +123,9 @@ class Trainer:
         self.D = build_discriminator(self.net_cfg).train().requires_grad_(False).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval()
         self.augment = None
-        if cfg.augment.pipe == "bgc" and (cfg.augment.p > 0 or cfg.augment.target is not None):
-            self.augment = AugmentPipe(p=cfg.augment.p).train().requires_grad_(False).to(self.device)
+        if cfg.augment.pipe != "none" and (cfg.augment.p > 0 or cfg.augment.target is not None):
+            self.augment = AugmentPipe(PIPES[cfg.augment.pipe], p=cfg.augment.p).train().requires_grad_(False)
+            self.augment.to(self.device)
         self.loss = StyleGAN2Loss(cfg.loss, self.G, self.D, self.augment)
         self.loss.path_length.to(self.device)
         self.phases = self._phases()
