@@ -77,5 +77,5 @@ def test_quickstart_config_errors_name_the_key(tmp_path):
 
 def test_default_config_loads_and_points_at_the_shipped_files():
     cfg = load_quickstart_config(DEFAULT_CONFIG)
-    assert (ROOT / cfg.hfc).is_file()
+    assert (ROOT / cfg.hfc).is_file() and (ROOT / cfg.network).is_file()
     assert cfg.synth.n >= 100 and cfg.example.candidates >= 1
