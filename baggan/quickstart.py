@@ -132,7 +132,8 @@ def _hfc_config(cfg: QuickstartConfig):
     from baggan.config import load_config
     from hfc.config import HFCConfig
 
-    return load_config(repo_path(cfg.hfc), HFCConfig, {"epochs": cfg.hfc_epochs} if cfg.hfc_epochs else None)
+    override = {"epochs": cfg.hfc_epochs} if cfg.hfc_epochs is not None else None
+    return load_config(repo_path(cfg.hfc), HFCConfig, override)
 
 
 def choose_example(scans, cfg: QuickstartConfig):
@@ -170,8 +171,8 @@ def _score(samples, preds, table: list[int]) -> dict[str, Any]:
 class Quickstart:
     """One quick-start run in OUTDIR (see the module docstring)."""
 
-    def __init__(self, cfg: QuickstartConfig, outdir: str | Path, device: torch.device, network: str | Path | None = None,
-                 progress: bool = True, echo: Callable[[str], None] = print):
+    def __init__(self, cfg: QuickstartConfig, outdir: str | Path, device: torch.device,
+                 network: str | Path | None = None, progress: bool = True, echo: Callable[[str], None] = print):
         from baggan.data.labelsets import PIDRAY
         from baggan.evaluate.oneshot_data import SimScans
         from baggan.stylegan2 import load_feature_generator
@@ -216,7 +217,7 @@ class Quickstart:
         return projected_sample(self.gen, scan.image, scan.label, source, "simulator (exact)", pcfg, progress=False)
 
     def fit_example(self, encoder) -> None:
-        """Stage 2: ONE annotated simulator scan → projection → fitted one-shot segmenter (segmenter.pt, fit.png)."""
+        """Stage 2: ONE annotated simulator scan → projection → fitted segmenter (segmenter.pt, fit.png)."""
         from baggan.io import write_image_atomic
         from baggan.oneshot import file_sha256, fit_samples, fit_sheet, predict_categories, training_iou
         from hfc.config import OneShotConfig

@@ -79,3 +79,8 @@ def test_default_config_loads_and_points_at_the_shipped_files():
     cfg = load_quickstart_config(DEFAULT_CONFIG)
     assert (ROOT / cfg.hfc).is_file() and (ROOT / cfg.network).is_file()
     assert cfg.synth.n >= 100 and cfg.example.candidates >= 1
+
+
+def test_zero_hfc_epochs_is_refused_naming_the_key(tmp_path):
+    r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp_path / "o"), "--hfc-epochs", "0"])
+    assert r.exit_code == 2 and "epochs" in r.output and "Traceback" not in r.output
