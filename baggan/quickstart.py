@@ -293,10 +293,9 @@ class Quickstart:
         o = self.cfg.synth
         settings = SynthSettings(n=o.n, shard_size=o.shard_size, seed=o.seed, psi=o.psi, batch=o.batch,
                                  min_area=o.min_area)
-        with torch.no_grad():
-            return synthesize(w.annotate, w.gen.sample_ws, w.label_set.coco_categories(), w.class_to_category,
-                              self.outdir / "coco", settings, device=self.device, provenance=w.provenance,
-                              progress=self.progress)
+        return synthesize(w.annotate, w.gen.sample_ws, w.label_set.coco_categories(), w.class_to_category,
+                          self.outdir / "coco", settings, device=self.device, provenance=w.provenance,
+                          progress=self.progress)
 
     # ------------------------------------------------------------------------------------------------ driver
 

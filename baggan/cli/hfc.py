@@ -25,19 +25,16 @@ def register(cli: click.Group) -> None:
     @click.option("--no-resume", is_flag=True, help="Start over even if OUTDIR holds a checkpoint.")
     def train(config_path: str, network: str, outdir: str, device: str, epochs: int | None, no_resume: bool) -> None:
         """Train the HFC encoder of NETWORK; writes encoder.pt, checkpoint.pt, log.jsonl, loss.png, config.yaml."""
-        import torch
-
         from baggan.config import load_config, save_config
         from baggan.errors import TrainingDiverged, UserError
+        from baggan.evaluate import resolve_device
         from baggan.stylegan2 import load_feature_generator
         from hfc.config import HFCConfig
         from hfc.errors import Diverged, HFCError
         from hfc.train import CURVE, ENCODER, train_hfc
 
         cfg = load_config(config_path, HFCConfig, {"epochs": epochs} if epochs is not None else None)
-        if device == "cuda" and not torch.cuda.is_available():
-            raise UserError("--device cuda: CUDA is not available on this machine")
-        dev = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
+        dev = resolve_device(device)
         gen = load_feature_generator(network, dev)
         out = Path(outdir)
         save_config(out / "config.yaml", cfg)

@@ -18,17 +18,6 @@ class _PairedCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-def pick_device(name: str):
-    """torch.device for auto/cpu/cuda; UserError if CUDA is asked for and missing."""
-    import torch
-
-    from baggan.errors import UserError
-
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: CUDA is not available on this machine")
-    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
-
-
 def _load_encoder(hfc: Path | None, method: str | None, device):
     """(method, encoder or None): the HFC encoder file checked against --method."""
     from baggan.errors import UserError
@@ -123,6 +112,7 @@ def register(cli: click.Group) -> None:
         """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
         from baggan.data.labelsets import get_label_set
         from baggan.errors import TrainingDiverged, UserError
+        from baggan.evaluate import resolve_device
         from baggan.oneshot import (fit_samples, file_sha256, fit_sheet, generated_sample, predict_categories,
                                     projected_sample, read_mask, read_ws, training_iou, ws_from_seed)
         from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
@@ -143,7 +133,7 @@ def register(cli: click.Group) -> None:
                                    seed=init_seed)
         except ValueError as e:
             raise UserError(f"bad option: {e}") from None
-        dev = pick_device(device)
+        dev = resolve_device(device)
         method, encoder = _load_encoder(hfc, method, dev)
         nets = load_network(network, dev)
         G = nets["G_ema"] if "G_ema" in nets else nets.get("G")
@@ -223,6 +213,7 @@ def register(cli: click.Group) -> None:
         from tqdm.auto import tqdm
 
         from baggan.errors import UserError
+        from baggan.evaluate import resolve_device
         from baggan.io import write_image_atomic
         from baggan.oneshot import annotate_grid, rgb, ws_from_seed
         from baggan.stylegan2.projector import to_uint8
@@ -233,7 +224,7 @@ def register(cli: click.Group) -> None:
         for what, path in (("--network", network), ("--segmenter", segmenter), ("--hfc", hfc)):
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{what} {path}: file not found")
-        wiring = load_annotator(network, hfc, segmenter, pick_device(device), label_set)
+        wiring = load_annotator(network, hfc, segmenter, resolve_device(device), label_set)
         table = np.asarray(wiring.class_to_category, np.int64)
         seeds = list(range(seed, seed + n))
         images, labels = [], []

@@ -26,7 +26,7 @@ def register(cli: click.Group) -> None:
         held-out scans with exact masks, synthesise an annotated COCO data set, and write OUTDIR/report.md."""
         import dataclasses
 
-        from baggan.cli.oneshot import pick_device
+        from baggan.evaluate import resolve_device
         from baggan.quickstart import Quickstart, load_quickstart_config
 
         cfg = load_quickstart_config(config_path)
@@ -36,5 +36,5 @@ def register(cli: click.Group) -> None:
             cfg = dataclasses.replace(cfg, synth=dataclasses.replace(cfg.synth, n=n))
         if hfc_epochs is not None:
             cfg = dataclasses.replace(cfg, hfc_epochs=hfc_epochs)
-        report = Quickstart(cfg, outdir, pick_device(device), network, echo=click.echo).run()
+        report = Quickstart(cfg, outdir, resolve_device(device), network, echo=click.echo).run()
         click.echo(f"done: {report}")

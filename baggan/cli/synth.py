@@ -42,28 +42,12 @@ def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, out
                    drop_uncertain: float, steer: float, calibration: int, max_tries: int, polygons: bool,
                    label_set: str | None, classes: str | None) -> None:
     """Synthesise N annotated scans into sharded COCO data sets under OUTDIR (see docs/synthesis.md)."""
-    import torch
-
-    from baggan.synth import rank_world
-    from baggan.synth.build import resolve_device
+    from baggan.errors import UserError
+    from baggan.synth import SynthSettings, rank_world, synthesize
+    from baggan.synth.build import load_annotator, resolve_device
 
     rank, world = rank_world()
     dev = resolve_device(device)
-    with torch.no_grad():
-        _synthesize(network, hfc, segmenter, dev, rank, world, outdir, label_set, classes, threat, dict(
-            n=n, shard_size=shard_size, seed=seed, psi=psi, batch=batch, min_area=min_area, fill_holes=fill_holes,
-            drop_uncertain=drop_uncertain, steer=steer, calibration=calibration, max_tries=max_tries,
-            polygons=polygons))
-
-
-def _synthesize(network: Path, hfc: Path | None, segmenter: Path, dev: "torch.device", rank: int, world: int,
-                outdir: Path,
-                label_set: str | None, classes: str | None, threat: str | None, options: dict) -> None:
-    """Load the annotator and run the synthesis."""
-    from baggan.errors import UserError
-    from baggan.synth import SynthSettings, synthesize
-    from baggan.synth.build import load_annotator
-
     wiring = load_annotator(network, hfc, segmenter, dev, label_set,
                             [c.strip() for c in classes.split(",")] if classes else None)
     threat_id = wiring.label_set.id_of(threat) if threat else None
@@ -71,7 +55,9 @@ def _synthesize(network: Path, hfc: Path | None, segmenter: Path, dev: "torch.de
         raise UserError(f"--threat {threat}: the segmenter does not predict it (it predicts "
                         f"{', '.join(wiring.label_set.names[c - 1] for c in wiring.class_to_category[1:])})")
     try:
-        settings = SynthSettings(threat=threat_id, **options)
+        settings = SynthSettings(n=n, shard_size=shard_size, seed=seed, psi=psi, batch=batch, threat=threat_id,
+                                 min_area=min_area, fill_holes=fill_holes, drop_uncertain=drop_uncertain, steer=steer,
+                                 calibration=calibration, max_tries=max_tries, polygons=polygons)
     except ValueError as e:
         raise UserError(f"bad option: {e}") from None
     summary = synthesize(wiring.annotate, wiring.gen.sample_ws, wiring.label_set.coco_categories(),

@@ -201,6 +201,7 @@ def _fill_shard(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor,
     return accepted, examined
 
 
+@torch.no_grad()  # inference only; restores the caller's autograd mode on return
 def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categories: list[dict],
                class_to_category: Sequence[int], outdir: str | Path, settings: SynthSettings, rank: int = 0,
                world: int = 1, device: torch.device | str = "cpu", provenance: dict | None = None,
