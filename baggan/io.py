@@ -79,18 +79,22 @@ def save_torch_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an HxW or HxWx3 uint8 RGB array as PNG/JPEG (by suffix) atomically."""
+def encode_image(path: str | os.PathLike, image: np.ndarray) -> bytes:
+    """An HxW or HxWx3 uint8 RGB array encoded as PNG/JPEG by the suffix of `path`."""
     import cv2
 
-    path = Path(path)
     arr = np.ascontiguousarray(image)
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
-    ok, enc = cv2.imencode(path.suffix or ".png", arr)
+    ok, enc = cv2.imencode(Path(path).suffix or ".png", arr)
     if not ok:
         raise OSError(f"could not encode image for {path}")
-    write_bytes_atomic(path, enc.tobytes())
+    return enc.tobytes()
+
+
+def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an HxW or HxWx3 uint8 RGB array as PNG/JPEG (by suffix) atomically."""
+    write_bytes_atomic(path, encode_image(path, image))
 
 
 def read_image_rgb(path: str | os.PathLike) -> np.ndarray:

@@ -61,8 +61,10 @@ class PixelClassifier(nn.Module):
 
     @torch.no_grad()
     def predict(self, features: Sequence[torch.Tensor], size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(label maps [N, size, size] int64, softmax probabilities [N, K, size, size])."""
-        probs = self.forward(features, size).softmax(dim=1)
+        """(label maps [N, size, size] int64, softmax probabilities [N, K, size, size]), one image at a time: a
+        single D x size² code map is alive at once, and on the CPU small blocks are reused instead of paged in."""
+        probs = torch.cat([self.forward([h[i:i + 1] for h in features], size).softmax(dim=1)
+                           for i in range(features[0].shape[0])])
         return probs.argmax(dim=1), probs
 
 

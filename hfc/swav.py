@@ -33,8 +33,11 @@ class ProjectionHead(PixelEncoder):
         self.negative_slope = negative_slope
 
     def activate(self, y: torch.Tensor, dim: int) -> torch.Tensor:
-        """LeakyReLU, then unit length along `dim` (in place when no gradient is needed: one D x H x W map less)."""
-        return F.normalize(F.leaky_relu(y, self.negative_slope, inplace=not torch.is_grad_enabled()), dim=dim)
+        """LeakyReLU, then unit length along `dim` (in place when no gradient is needed: no new D x H x W map)."""
+        if torch.is_grad_enabled():
+            return F.normalize(F.leaky_relu(y, self.negative_slope), dim=dim)
+        y = F.leaky_relu_(y, self.negative_slope)
+        return y.div_(torch.linalg.vector_norm(y, dim=dim, keepdim=True).clamp_min_(1e-12))  # as F.normalize
 
     def spec(self) -> dict[str, Any]:
         """Constructor kwargs."""

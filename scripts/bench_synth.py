@@ -95,8 +95,8 @@ def bench_resolution(pieces, n: int, batch: int, repeats: int, seed: int) -> dic
     cpu = {k: min(r[1] for r in v) for k, v in runs.items()}
     return {"resolution": w.gen.img_resolution, "n": n, "batch": batch, "repeats": repeats,
             "wall_images_per_s_best": {k: round(v, 4) for k, v in wall.items()},
-            "cpu_seconds_per_image_best": {k: round(v, 3) for k, v in cpu.items()},
-            "all_runs_wall_ips_and_cpu_s": {k: [[round(a, 4), round(b, 3)] for a, b in v] for k, v in runs.items()},
+            "cpu_seconds_per_image_best": {k: round(v, 4) for k, v in cpu.items()},
+            "all_runs_wall_ips_and_cpu_s": {k: [[round(a, 4), round(b, 4)] for a, b in v] for k, v in runs.items()},
             "ratio_wall": round(wall["generation"] / wall["engine"], 3),
             "ratio_cpu": round(cpu["engine"] / cpu["generation"], 3),
             "ratio_cpu_annotation_only": round(cpu["annotation"] / cpu["generation"], 3),

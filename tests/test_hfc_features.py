@@ -90,3 +90,29 @@ def test_sample_at_paths_agree_with_upsampling(feats, pixels):
     for h in features:
         ref = gather_pixels(torch.nn.functional.interpolate(h, size=(32, 32), mode="bilinear"), coords)
         assert (sample_at(h, coords, 32) - ref).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("size,first,bias", [(32, 0, True), (64, 0, True), (32, 3, False), (32, 8, True), (32, 9, True)])
+def test_sparse_inference_path_equals_naive(feats, size, first, bias):
+    """Without gradient on the CPU, forward sums the upsampled groups in one sparse product: same values;
+    size 64 has no native-resolution group, first=9 selects no layer at all (bias only)."""
+    gen, features = feats
+    proj = FusedLinear(layer_channels(gen), 24)
+    masked = [torch.zeros_like(h) if i < first else h for i, h in enumerate(features)]
+    with torch.no_grad():
+        fast = proj(features, size, layers=range(first, len(features)), bias=bias)
+        ref = proj.naive(masked, size)
+        if not bias:
+            ref -= proj.bias.view(1, -1, 1, 1)
+    assert fast.shape == (2, 24, size, size)
+    assert (fast - ref).abs().max() < 1e-5
+
+
+def test_upsampling_matrix_rows_are_bilinear_weights():
+    from hfc.features import upsampling_matrix, upsample
+
+    k = upsampling_matrix((2, 4), 8).to_dense()
+    assert k.shape == (64, 4 + 16)
+    assert torch.allclose(k.sum(1), torch.full((64,), 2.0))  # each block's weights sum to one per pixel
+    x = torch.randn(1, 1, 4, 4)
+    assert torch.allclose((k[:, 4:] @ x.flatten()).view(8, 8), upsample(x, 8)[0, 0], atol=1e-6)

@@ -105,6 +105,10 @@ def test_annotator_one_pass_and_save_load(gen, encoder, sample, tmp_path):
     assert gen.calls == before + 1  # ONE synthesis pass for images, labels and probabilities
     assert out.images.shape == (3, 3, 32, 32) and out.labels.shape == (3, 32, 32) and out.probs.shape == (3, 2, 32, 32)
     assert out.labels.dtype == torch.int64 and torch.equal(out.labels, out.probs.argmax(1))
+    _, feats = gen.synthesize(ws, noise_mode="const", return_features=True)
+    with torch.enable_grad():  # the batched, differentiable path: same probabilities as image-by-image predict
+        batched = model(feats, 32).softmax(1)
+    assert (batched - out.probs).abs().max() < 1e-5
     save_classifier(tmp_path / "seg.pt", model, meta={"classes": ["bg", "bright"]})
     with pytest.raises(HFCError, match="give the HFC encoder"):
         load_classifier(tmp_path / "seg.pt")

@@ -91,20 +91,20 @@ def test_a_full_disk_leaves_finished_shards_valid_and_resume_completes(tmp_path,
     import baggan.data.coco as coco
 
     settings = dict(n=12, shard_size=4, batch=3, min_area=3)
-    real, calls = coco.write_image_atomic, []
+    real, calls = coco.encode_image, []
 
-    def fill_up(path, image):
+    def fill_up(path, image):  # every scan and label PNG goes through here on its way to the disk
         calls.append(path)
         if len(calls) > 2 * 6:  # 6 scans (image + label each) fit on the "disk"
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, image)
+        return real(path, image)
 
-    monkeypatch.setattr(coco, "write_image_atomic", fill_up)
+    monkeypatch.setattr(coco, "encode_image", fill_up)
     with pytest.raises(OSError, match="No space"):
         run_toy(tmp_path / "cut", **settings)
     assert [d.name for d in dataset_dirs(tmp_path / "cut")] == ["shard-00000"]
     assert len(CocoDataset(tmp_path / "cut" / "shard-00000")) == 4
-    monkeypatch.setattr(coco, "write_image_atomic", real)
+    monkeypatch.setattr(coco, "encode_image", real)
     assert run_toy(tmp_path / "cut", **settings).shards_written == [1, 2]
     run_toy(tmp_path / "full", **settings)
     assert snapshot(tmp_path / "cut") == snapshot(tmp_path / "full")
