@@ -4,7 +4,16 @@ import pytest
 import torch
 from toygen import ToyGenerator, single_thread  # noqa: F401
 
-from hfc.features import FusedLinear, gather_pixels, layer_slices, sample_at, sample_features_at, upsample_concat
+from hfc.features import (
+    FusedLinear,
+    gather_pixels,
+    layer_slices,
+    sample_at,
+    sample_features_at,
+    upsample,
+    upsample_concat,
+    upsampling_matrix,
+)
 from hfc.generator import layer_channels
 
 
@@ -109,8 +118,6 @@ def test_sparse_inference_path_equals_naive(feats, size, first, bias):
 
 
 def test_upsampling_matrix_rows_are_bilinear_weights():
-    from hfc.features import upsampling_matrix, upsample
-
     k = upsampling_matrix((2, 4), 8).to_dense()
     assert k.shape == (64, 4 + 16)
     assert torch.allclose(k.sum(1), torch.full((64,), 2.0))  # each block's weights sum to one per pixel
