@@ -199,14 +199,9 @@ class FusedLinear(nn.Module):
                     bias: bool) -> torch.Tensor:
         """The forward pass as one sparse product over the stacked coarse projections (module docstring)."""
         n, d = features[0].shape[0], self.out_features
-        bias = bias and self.bias is not None
         native = groups.pop(size, None)
-        if native is not None:
-            y = self._project_nhwc(features, native, bias).view(n, size * size, d)
-        else:
-            y = self.weight.new_zeros(n, size * size, d)
-            if bias:
-                y.add_(self.bias)
+        y = (self._project_nhwc(features, native, bias).view(n, size * size, d) if native is not None
+             else self._finish(None, (n, size * size, d), 2, bias))  # bias fused into the product, or zeros + b
         coarse = sorted(groups)
         if coarse:
             stacked = torch.cat([self._project_nhwc(features, groups[r], False).view(n, r * r, d) for r in coarse], 1)
