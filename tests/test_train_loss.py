@@ -113,3 +113,14 @@ def test_ema_half_life_and_rampup():
     assert ema_beta(0, 32, 10.0, 0.05) == 0.0  # first step: G_ema = G
     assert ema_beta(10**9, 32, 10.0, 0.05) == pytest.approx(0.5 ** (32 / 10_000))
     assert ema_beta(100_000, 32, 10.0, 0.05) == pytest.approx(0.5 ** (32 / 5_000))  # ramp-up: 0.05 × 100k
+
+
+def test_sample_diversity_is_zero_for_a_collapsed_generator():
+    from baggan.stylegan2.training_report import sample_diversity
+
+    same = torch.rand(1, 3, 8, 8).repeat(5, 1, 1, 1)
+    assert sample_diversity(same) == 0.0
+    two = torch.stack([torch.full([3, 8, 8], -1.0), torch.full([3, 8, 8], 1.0)])
+    assert sample_diversity(two) == pytest.approx(math.sqrt(2))  # unbiased std of {-1, 1}
+    with pytest.raises(AssertionError):
+        sample_diversity(same[:1])

@@ -92,7 +92,10 @@ class TrainConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     seed: int = 0  # every random draw of the run derives from it
-    grid: int = 8  # the sample grid shows grid x grid images from fixed latents
+    grid: int = 8  # the sample grid shows grid x grid images from fixed latents (their spread is the log's diversity)
+
+    def __post_init__(self) -> None:
+        check(self.grid >= 2, "grid", f"must be >= 2 (the diversity of the samples needs two), got {self.grid}")
 
 
 __all__ = ["TrainConfig", "OptimConfig", "ScheduleConfig", "MetricsConfig", "DataConfig"]

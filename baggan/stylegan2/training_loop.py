@@ -33,7 +33,7 @@ from baggan.stylegan2.distributed import Processes
 from baggan.stylegan2.loss import StyleGAN2Loss
 from baggan.stylegan2.metrics import Extractor, RealismProbe, inception_extractor
 from baggan.stylegan2.training_config import TrainConfig
-from baggan.stylegan2.training_report import StatsLog, plot_curves, save_grid
+from baggan.stylegan2.training_report import StatsLog, plot_curves, sample_diversity, save_grid
 from baggan.stylegan2.training_state import load_snapshot, rng_state, set_rng_state, snapshot_name
 
 FINAL_NAME = "network-final.pt"  # G, D, G_ema without training state, written when the run completes
@@ -328,9 +328,12 @@ class Trainer:
         if self.probe is not None and (done or self.tick % self.cfg.metrics.fid_ticks == 0):
             record.update(self.probe(self.G_ema))
         if self.procs.is_main:
+            samples = self._sample_grid()
+            record["diversity"] = sample_diversity(samples.clamp(-1, 1))  # 0 = every sample the same (collapse)
+            record["diversity_real"] = self.real_diversity
             log.append(record)
             if done or self.tick % sch.image_snapshot_ticks == 0:
-                save_grid(self.outdir / f"fakes-{self.nimg:010d}.png", self._sample_grid(), self.cfg.grid)
+                save_grid(self.outdir / f"fakes-{self.nimg:010d}.png", samples, self.cfg.grid)
                 plot_curves(self.outdir / "curves.png", log.records, self.cfg.augment.target)
             if done or self.tick % sch.snapshot_ticks == 0:
                 path = self.outdir / snapshot_name(self.nimg)
@@ -346,6 +349,7 @@ class Trainer:
         save_config(self.outdir / "config.yaml", dataclasses.replace(self.cfg, network=self.net_cfg))
         reals = self.images.batch(np.arange(self.cfg.grid**2) % len(self.images))[0]
         save_grid(self.outdir / "reals.png", reals, self.cfg.grid)
+        self.real_diversity = sample_diversity(reals.float() / 127.5 - 1)
         return StatsLog(self.outdir / "stats.jsonl", keep_before_tick=self.tick)
 
     def train(self, on_step: Callable[[int], None] | None = None) -> Path | None:

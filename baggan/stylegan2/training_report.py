@@ -47,6 +47,13 @@ class StatsLog:
             f.write(json.dumps(record) + "\n")
 
 
+def sample_diversity(images: torch.Tensor) -> float:
+    """Mean over pixels and channels of the standard deviation across samples: 0 when every sample is the same
+    (a collapsed generator), about 0.37 for the xraysim training scans in [-1, 1]."""
+    assert images.ndim == 4 and images.shape[0] >= 2, f"need [N >= 2, C, H, W] images, got {list(images.shape)}"
+    return float(images.float().std(dim=0).mean())
+
+
 # Panels of the curve plot: title → keys drawn in it.
 PANELS = {
     "adversarial losses": ["G/loss", "D/loss"],
@@ -54,6 +61,7 @@ PANELS = {
     "regularisers": ["D/r1_penalty", "G/pl_penalty", "D/gp"],
     "ADA": ["augment_p", "ada_rt"],
     "realism (lower is better)": ["fid", "kid"],
+    "sample diversity (std across samples)": ["diversity", "diversity_real"],
     "speed (s/kimg)": ["sec_per_kimg", "cpu_sec_per_kimg"],
 }
 
@@ -65,7 +73,8 @@ def plot_curves(path: str | Path, records: list[dict], ada_target: float | None 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    cols = (len(PANELS) + 1) // 2
+    fig, axes = plt.subplots(2, cols, figsize=(5 * cols, 8))
     for ax, (title, keys) in zip(axes.flat, PANELS.items()):
         for key in keys:
             pts = [(r["kimg"], r[key]) for r in records if r.get(key) is not None]
@@ -81,10 +90,12 @@ def plot_curves(path: str | Path, records: list[dict], ada_target: float | None 
         else:
             ax.text(0.5, 0.5, "not measured in this run", ha="center", va="center", transform=ax.transAxes)
         ax.grid(alpha=0.3)
+    for ax in axes.flat[len(PANELS):]:
+        ax.axis("off")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
 
 
-__all__ = ["image_grid", "save_grid", "StatsLog", "plot_curves", "PANELS"]
+__all__ = ["image_grid", "save_grid", "StatsLog", "plot_curves", "PANELS", "sample_diversity"]
