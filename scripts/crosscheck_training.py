@@ -7,7 +7,8 @@ grid writer. What it does its own way, after the official `training/loss.py` and
 phases 'Gmain'/'Greg'/'Dmain'/'Dreg' (or 'Gboth'/'Dboth' without lazy regularisation); each phase
 accumulates `mean loss x interval` over rounds of batch_gpu samples; the mapping updates w_avg on its
 first call; data drawn uniformly at random; no per-chunk seeding, no multi-process code, no snapshots.
-G_ema uses baggan's `ema_beta` / `update_ema` (the official formula, tested in tests/test_train_loss.py).
+G_ema and the lazy-regularisation correction of Adam use baggan's `ema_beta` / `update_ema` / `make_optimizer`
+(the official formulas, tested in tests/test_train_loss.py).
 The logistic loss only, and no augmentation (the config's `augment` block is ignored).
 
 Every 2 kimg it writes a JSON line (mean D scores, losses, R1, and the sample diversity of G and
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 import sys
 import time
@@ -32,12 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from baggan.config import load_config
+from baggan.config import load_config, save_config
 from baggan.errors import UserError
 from baggan.stylegan2.config import build_discriminator, build_generator
 from baggan.stylegan2.dataset import TrainingImages
 from baggan.stylegan2.training_config import TrainConfig
-from baggan.stylegan2.training_loop import ema_beta, update_ema
+from baggan.stylegan2.training_loop import ema_beta, make_optimizer, update_ema
 from baggan.stylegan2.training_report import sample_diversity, save_grid
 
 
@@ -92,13 +92,12 @@ class OfficialStyleLoss:
 
 
 def phases(cfg: TrainConfig, G: torch.nn.Module, D: torch.nn.Module) -> list[tuple[str, torch.nn.Module, torch.optim.Optimizer, int]]:
-    """(name, module, optimiser, interval) as the official training_loop builds them."""
+    """(name, module, optimiser, interval) as the official training_loop builds them (lazy-regularisation
+    correction of lr and betas by baggan's `make_optimizer`, tested against the official formula)."""
     out = []
     for name, module, lr, reg in (("G", G, cfg.optim.g_lr, cfg.loss.pl_interval if cfg.loss.pl_weight > 0 else None),
                                   ("D", D, cfg.optim.d_lr, cfg.loss.r1_interval if cfg.loss.r1_gamma > 0 else None)):
-        ratio = 1 if reg is None else reg / (reg + 1)
-        opt = torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=[b ** ratio for b in cfg.optim.betas],
-                               eps=cfg.optim.eps)
+        opt = make_optimizer(module, lr, cfg.optim.betas, cfg.optim.eps, reg)
         out += [(name + "both", module, opt, 1)] if reg is None else [(name + "main", module, opt, 1),
                                                                      (name + "reg", module, opt, reg)]
     return out
@@ -115,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.config, TrainConfig)
     if cfg.loss.kind != "logistic":
         raise UserError(f"{args.config}: loss.kind: the cross-check implements 'logistic' only, got {cfg.loss.kind!r}")
+    if cfg.network.c_dim:
+        raise UserError(f"{args.config}: network.c_dim: the cross-check trains unconditional networks only")
     net, sch = cfg.network.resolved(), cfg.schedule
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     batch_gpu = sch.batch_gpu or sch.batch
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1, default=str))
+    save_config(out / "config.yaml", cfg)
     grid_z = torch.randn([64, net.z_dim], generator=torch.Generator().manual_seed(cfg.seed))
     nimg = step = 0
     next_log, stats, start = 0, {}, time.time()

@@ -78,3 +78,4 @@ def test_crosscheck_script_trains_and_logs(tmp_path):
     for key in ("G/loss", "D/score_real", "D/score_fake", "D/r1_penalty", "diversity_G", "diversity_G_ema"):
         assert key in records[0], key
     assert records[-1]["diversity_G"] > 0 and (tmp_path / "cc" / "fakes-0000016.png").is_file()
+    assert (tmp_path / "cc" / "config.yaml").is_file()
