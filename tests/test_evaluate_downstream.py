@@ -177,6 +177,20 @@ def test_downstream_end_to_end(sets, tmp_path, monkeypatch):
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0, again.output
     assert json.loads((out / "downstream.json").read_text())["summary"] == data["summary"]
+    # the same folder with other content is not the same data: its runs are trained afresh
+    ann = sets["synthetic"] / "annotations.json"
+    original = ann.read_text()
+    doc = json.loads(original)
+    doc["annotations"] = doc["annotations"][:-1]
+    retrained = []
+    monkeypatch.setattr(ds, "train_segmenter", lambda *a, **k: retrained.append(a[2]) or 0.0)
+    try:
+        ann.write_text(json.dumps(doc))
+        third = CliRunner().invoke(cli, args)
+    finally:
+        ann.write_text(original)  # the fixture is shared by the module's other tests
+    assert third.exit_code == 0, third.output
+    assert len(retrained) == 4
 
 
 @pytest.mark.parametrize("breakage,message", [

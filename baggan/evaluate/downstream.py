@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,6 +391,15 @@ def plan_runs(cfg: DownstreamConfig, n_real: int, n_synth: int, synth_dir: Path)
     return r, plan
 
 
+def dataset_fingerprint(ds: CocoDataset) -> str:
+    """SHA-256 over a data set's annotations file and its images' names and sizes: changes when the set does."""
+    h = hashlib.sha256(ds.path.read_bytes())
+    for i in range(len(ds)):
+        path = ds.image_path(i)
+        h.update(f"{path.name}:{path.stat().st_size};".encode())
+    return h.hexdigest()
+
+
 def _finished_runs(log: Path, key: dict) -> list[RunResult]:
     """Runs recorded in `log` by an earlier call with the same config and data (else none)."""
     if not log.is_file():
@@ -428,7 +438,8 @@ def run_downstream(cfg: DownstreamConfig, real_dir: str | Path, synthetic_dir: s
     fg_fraction = float(np.mean([(lab[y0:y1, x0:x1] > 0).mean()  # the ceiling of wIoU
                                  for _, lab, (y0, y1, x0, x1) in map(src["test"].get, test_idx)]))
     log = Path(outdir) / "downstream-runs.json"  # finished runs, so an interrupted sweep resumes
-    key = {"config": to_dict(cfg), "data": [str(real_dir), str(synthetic_dir), str(test_dir)]}
+    key = {"config": to_dict(cfg), "data": [str(real_dir), str(synthetic_dir), str(test_dir)],
+           "content": [dataset_fingerprint(ds) for ds in (real, synth, test)]}  # a changed set is rerun
     done = {(x.model, x.ratio, x.seed): x for x in _finished_runs(log, key)}
     runs: list[RunResult] = []
     shown: dict[tuple[str, str], list[np.ndarray]] = {}
