@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,8 @@ from baggan.data.coco import CocoDataset
 from baggan.errors import DataError, TrainingDiverged, UserError
 from baggan.io import read_json, write_json_atomic
 from baggan.evaluate import report as rp
+from baggan.evaluate.oneshot_data import stable_hash
+from baggan.oneshot import file_sha256
 from hfc.metrics import confusion_matrix, mean_std, segmentation_scores
 
 
@@ -392,12 +393,9 @@ def plan_runs(cfg: DownstreamConfig, n_real: int, n_synth: int, synth_dir: Path)
 
 
 def dataset_fingerprint(ds: CocoDataset) -> str:
-    """SHA-256 over a data set's annotations file and its images' names and sizes: changes when the set does."""
-    h = hashlib.sha256(ds.path.read_bytes())
-    for i in range(len(ds)):
-        path = ds.image_path(i)
-        h.update(f"{path.name}:{path.stat().st_size};".encode())
-    return h.hexdigest()
+    """A hash of a data set's annotations file and its images' names and sizes: changes when the set does."""
+    images = [(p.name, p.stat().st_size) for p in map(ds.image_path, range(len(ds)))]
+    return stable_hash({"annotations": file_sha256(ds.path), "images": images}, n=64)
 
 
 def _finished_runs(log: Path, key: dict) -> list[RunResult]:
