@@ -1,6 +1,7 @@
 """The quick-start: the whole chain on the built-in simulator, no downloads, about ten minutes on a 2-core CPU.
 
-Stages, each resumable (a finished stage is skipped when the command runs again with the same OUTDIR):
+Stages, each resumable (a finished stage is skipped when the command runs again with the same OUTDIR, generator
+and config; OUTDIR/run.json records them, and a folder of another run is refused):
   1. hfc      train the HFC encoder (SwAV hidden-feature clustering) of the shipped X-ray generator;
   2. example  render ONE annotated simulator scan (exact threat mask), project it into the generator's W+,
               and fit the one-shot segmenter on the HFC codes of the projection;
@@ -295,9 +296,27 @@ class Quickstart:
                                  min_area=o.min_area)
         return synthesize(w.annotate, w.gen.sample_ws, w.label_set.coco_categories(), w.class_to_category,
                           self.outdir / "coco", settings, device=self.device, provenance=w.provenance,
-                          progress=self.progress)
+                          progress=self.progress, inputs=w.inputs)
 
     # ------------------------------------------------------------------------------------------------ driver
+
+    def check_same_run(self) -> None:
+        """Record what defines this run in OUTDIR/run.json; UserError if OUTDIR holds a run of another one."""
+        from baggan.config import to_dict
+        from baggan.io import read_json, write_json_atomic
+        from baggan.oneshot import file_sha256
+
+        cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in ("network", "threads")}
+        identity = {"generator_sha256": file_sha256(self.network), "config": cfg}
+        path = self.outdir / "run.json"
+        if not path.is_file():
+            write_json_atomic(path, identity, indent=2)
+            return
+        old = read_json(path)
+        diff = [{"generator_sha256": "generator", "config": "config"}[k] for k in identity if old.get(k) != identity[k]]
+        if diff:
+            raise UserError(f"{self.outdir} holds a quick-start run of another {' and '.join(diff)}; its finished "
+                            "stages would be reused: choose a new --outdir or delete that folder")
 
     def run(self) -> Path:
         """Run (or finish) every stage; returns the report path."""
@@ -306,6 +325,7 @@ class Quickstart:
 
         out = self.outdir
         out.mkdir(parents=True, exist_ok=True)
+        self.check_same_run()
         if self.cfg.threads and self.device.type == "cpu":
             torch.set_num_threads(self.cfg.threads)
         self.echo(f"[1/5] HFC encoder of {self.network.name} ({self.hfc_cfg.epochs} epochs) → {out / 'hfc'}")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from click.testing import CliRunner
 
@@ -61,6 +62,21 @@ def test_quickstart_rerun_skips_finished_stages(run):
     assert r.exit_code == 0, r.output
     assert (out / "example/segmenter.pt").stat().st_mtime_ns == before
     assert "wrote" not in r.output  # the COCO data set was complete: nothing synthesised again
+
+
+def test_quickstart_refuses_to_mix_in_a_run_of_another_generator(run, tmp_path):
+    out, path, _, _ = run
+    other = tmp_path / "other.pt"
+    torch.manual_seed(1)
+    save_network(other, {"G_ema": build_generator(TINY).eval()}, TINY)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["network"] = str(other)
+    path2 = tmp_path / "qs.yaml"
+    path2.write_text(yaml.safe_dump(cfg))
+    r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(out), "--config", str(path2)])
+    assert r.exit_code == 2, r.output
+    assert "holds a quick-start run of another generator" in r.output
+    assert len(r.output.strip().splitlines()) == 1
 
 
 def test_quickstart_missing_network_is_one_line(tmp_path):

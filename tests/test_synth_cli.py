@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from baggan.cli import cli
 from baggan.data.coco import CocoDataset, dataset_dirs
 from baggan.data.coco_tools import self_check
-from baggan.stylegan2 import NetworkConfig
+from baggan.stylegan2 import NetworkConfig, build_generator, save_network
 from baggan.synth.build import write_random_pieces
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -55,6 +55,13 @@ def test_synthesize_writes_a_valid_sharded_data_set_and_resumes(pieces, tmp_path
     assert r.exit_code == 0 and "skipped 3 finished" in r.output, r.output
     r = runner.invoke(cli, _args(pieces, tmp_path / "out", "--n", "8", "--shard-size", "3"))
     assert r.exit_code == 2 and "other settings" in r.output
+    # same settings, but another generator file at a path of its own: the finished shards are not reused
+    other = tmp_path / "other.pt"
+    save_network(other, {"G_ema": build_generator(TINY).eval()}, TINY)
+    net, hfc, seg = pieces
+    r = runner.invoke(cli, _args((other, hfc, seg), tmp_path / "out", "--n", "7", "--shard-size", "3",
+                                 "--batch", "2", "--min-area", "2", "--fill-holes"))
+    assert r.exit_code == 2 and "other settings (inputs:" in r.output, r.output
 
 
 def test_synthesize_is_independent_of_batch_size(pieces, tmp_path):

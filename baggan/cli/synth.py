@@ -61,7 +61,8 @@ def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, out
     except ValueError as e:
         raise UserError(f"bad option: {e}") from None
     summary = synthesize(wiring.annotate, wiring.gen.sample_ws, wiring.label_set.coco_categories(),
-                         wiring.class_to_category, outdir, settings, rank, world, dev, wiring.provenance)
+                         wiring.class_to_category, outdir, settings, rank, world, dev, wiring.provenance,
+                         inputs=wiring.inputs)
     for line in summary.lines():
         click.echo(line)
 

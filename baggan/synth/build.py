@@ -30,6 +30,7 @@ class Wiring:
     label_set: LabelSet
     class_to_category: list[int]
     provenance: dict
+    inputs: dict  # SHA-256 of the network, encoder and segmenter files: part of what defines the output
 
 
 def class_mapping(meta: dict, num_classes: int, source: str, label_set: str | None = None,
@@ -69,6 +70,7 @@ def resolve_device(device: str) -> torch.device:
 def load_annotator(network: str | Path, hfc: str | Path | None, segmenter: str | Path, device: torch.device,
                    label_set: str | None = None, classes: Sequence[str] | None = None) -> Wiring:
     """Load generator, HFC encoder (not needed for a baseline segmenter) and segmenter into an Annotate."""
+    from baggan.oneshot import file_sha256
     from baggan.stylegan2 import load_feature_generator
     from hfc.checkpoint import load_module
     from hfc.errors import HFCError
@@ -87,7 +89,9 @@ def load_annotator(network: str | Path, hfc: str | Path | None, segmenter: str |
     provenance = {"network": str(network), "hfc": str(hfc) if hfc else None, "segmenter": str(segmenter),
                   "segmenter_meta": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, list))},
                   "device": str(device), "img_resolution": gen.img_resolution}
-    return Wiring(gen, annotate, ls, table, provenance)
+    inputs = {"network": file_sha256(network), "hfc": file_sha256(hfc) if hfc else None,
+              "segmenter": file_sha256(segmenter)}
+    return Wiring(gen, annotate, ls, table, provenance, inputs)
 
 
 def write_random_pieces(outdir: str | Path, cfg, dim: int = 512, segmenter: str = "mlp1",

@@ -205,18 +205,20 @@ def _fill_shard(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor,
 def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categories: list[dict],
                class_to_category: Sequence[int], outdir: str | Path, settings: SynthSettings, rank: int = 0,
                world: int = 1, device: torch.device | str = "cpu", provenance: dict | None = None,
-               progress: bool = True, on_shard_done: Callable[[int], None] | None = None) -> Summary:
+               progress: bool = True, on_shard_done: Callable[[int], None] | None = None,
+               inputs: dict | None = None) -> Summary:
     """Fill the shards k ≡ rank (mod world) of DIR that are not finished yet; returns a Summary.
 
     `class_to_category[c]` is the category id of segmenter class c (0 = background). Each shard is written
     by a background thread into a hidden folder renamed into place when complete; DIR/index.json is
     rebuilt after every shard. `on_shard_done(k)` runs on the writer thread after shard k is in place.
+    `inputs` (e.g. hashes of the network files) joins the settings that a resumed run must match.
     """
     s, outdir, t0 = settings, Path(outdir), time.perf_counter()
     if s.threat is not None and s.threat not in {c["id"] for c in categories}:
         raise UserError(f"threat category id {s.threat} is not among the data set's categories")
     table = torch.as_tensor(list(class_to_category), dtype=torch.int64)
-    content = dict(s.content(), class_to_category=table.tolist())
+    content = dict(s.content(), class_to_category=table.tolist(), inputs=inputs)
     check_settings(outdir, content)
     mine = range(rank, s.num_shards, world)
     todo = [k for k in mine if not shard_done(outdir, k)]
