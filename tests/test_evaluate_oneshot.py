@@ -214,3 +214,24 @@ def test_option_errors(tmp_path, args, message):
     result = CliRunner().invoke(cli, ["evaluate", "oneshot", "--config", str(TINY_CONFIG), "--outdir",
                                       str(tmp_path / "out"), *args])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_rank_sentences_share_ranks_between_ties():
+    """The findings' ranking: strictly better rows are 'above', equal ones share the rank, all-equal says so."""
+    from baggan.evaluate.oneshot_report import _rank_sentence
+
+    rows = {"A": {"m": (0.5, 0.0)}, "Ours": {"m": (0.2, 0.0)}, "B": {"m": (0.2, 0.0)}, "C": {"m": (float("nan"), 0.0)}}
+    text = _rank_sentence(rows, "m", ["Ours"], "mIoU")
+    assert text.startswith("Ours ranks 2 of 4 by mIoU (20.00 %), tied with 1 other(s); above it: A (50.00).")
+    same = {name: {"m": (0.0, 0.0)} for name in ("Ours", "A", "B")}
+    assert _rank_sentence(same, "m", ["Ours"], "precision") == "Ours: every method has the same precision (0.00 %), no ranking."
+    assert _rank_sentence({"Ours": {"m": (0.9, 0.0)}, "A": {"m": (0.1, 0.0)}}, "m", ["Ours"], "x").endswith("— the best.")
+
+
+def test_local_loss_verdict_needs_a_gap_beyond_the_noise():
+    """'It helps' only when the gap of the means exceeds two standard errors of their difference."""
+    from baggan.evaluate.oneshot_report import _verdict
+
+    assert _verdict((0.0387, 0.0257), (0.0383, 0.0259), 5).startswith("no clear difference")
+    assert _verdict((0.30, 0.01), (0.20, 0.01), 5) == "it helps, as in the paper."
+    assert _verdict((0.20, 0.01), (0.30, 0.01), 5).startswith("it does not help here")

@@ -79,3 +79,44 @@ def test_crosscheck_script_trains_and_logs(tmp_path):
         assert key in records[0], key
     assert records[-1]["diversity_G"] > 0 and (tmp_path / "cc" / "fakes-0000016.png").is_file()
     assert (tmp_path / "cc" / "config.yaml").is_file()
+
+
+def test_init_starts_a_new_run_from_a_network_file(tmp_path):
+    """--init: the new run's G, D and G_ema start as the file's, with counters at zero; misuse is one line."""
+    import torch
+
+    from baggan.stylegan2.distributed import Processes
+    from baggan.stylegan2.training_loop import Trainer
+
+    data = write_tiny_data(tmp_path / "data")
+    cfg = tiny_config(schedule={"batch": 4, "batch_gpu": 2, "total_kimg": 0.004, "kimg_per_tick": 0.004,
+                                "snapshot_ticks": 1, "image_snapshot_ticks": 1})
+    save_config(tmp_path / "cfg.yaml", cfg)
+    runner = CliRunner()
+    base = ["train", "--config", str(tmp_path / "cfg.yaml"), "--data", str(data)]
+    assert runner.invoke(cli, base + ["--outdir", str(tmp_path / "a")]).exit_code == 0
+    final = tmp_path / "a" / FINAL_NAME
+    source = load_network(final)
+
+    t = Trainer(cfg, data, tmp_path / "b", Processes(0, 1, torch.device("cpu")), progress=False, init=final)
+    assert t.step == 0 and t.nimg == 0
+    for name in ("G", "D", "G_ema"):
+        mine, theirs = getattr(t, name).state_dict(), source[name].state_dict()
+        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine), name
+    fresh = Trainer(cfg, data, tmp_path / "c", Processes(0, 1, torch.device("cpu")), progress=False)
+    assert not torch.equal(next(fresh.G.parameters()), next(t.G.parameters()))  # the file's weights, not the seed's
+
+    result = runner.invoke(cli, base + ["--outdir", str(tmp_path / "d"), "--init", str(final)])
+    assert result.exit_code == 0 and f"new run from {final}" in result.output, result.output
+
+    save_config(tmp_path / "wide.yaml", tiny_config(network={"channel_base": 512}))
+    cases = {
+        "give one of them": base + ["--outdir", str(tmp_path / "e"), "--init", str(final), "--resume", "auto"],
+        "network file not found": base + ["--outdir", str(tmp_path / "e"), "--init", str(tmp_path / "nope.pt")],
+        "its G does not fit": ["train", "--config", str(tmp_path / "wide.yaml"), "--data", str(data),
+                               "--outdir", str(tmp_path / "e"), "--init", str(final)],
+    }
+    for expected, args in cases.items():
+        result = runner.invoke(cli, args)
+        errors = [part for part in result.output.replace("\r", "\n").splitlines() if part.startswith("error:")]
+        assert result.exit_code == 2 and len(errors) == 1 and expected in errors[0], result.output

@@ -38,9 +38,12 @@ def register(cli: click.Group) -> None:
     @click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Run folder (created).")
     @click.option("--resume", default=None, metavar="auto|PATH",
                   help="Continue from the latest snapshot in OUTDIR (auto; a fresh start if there is none) or a file.")
+    @click.option("--init", "init", default=None, type=click.Path(dir_okay=False), metavar="NETWORK",
+                  help="New run starting from this network file's weights (ours, NVlabs .pkl, rosinality .pt), "
+                       "with fresh optimisers and counters: fine-tuning, or going on from a network-final.pt.")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
     @click.option("--total-kimg", type=float, default=None, help="Override schedule.total_kimg.")
-    def train(config_path: str | None, data: str, outdir: str, resume: str | None, device: str,
+    def train(config_path: str | None, data: str, outdir: str, resume: str | None, init: str | None, device: str,
               total_kimg: float | None) -> None:
         """Train a StyleGAN2-ADA generator on the scans in DATA; snapshots, samples and logs go to OUTDIR.
 
@@ -53,6 +56,10 @@ def register(cli: click.Group) -> None:
         from baggan.stylegan2.training_loop import Trainer
 
         out = Path(outdir)
+        if init is not None and resume is not None:
+            raise UserError("--init starts a new run and --resume continues one: give one of them")
+        if init is not None and not Path(init).is_file():
+            raise UserError(f"--init {init}: network file not found")
         snapshot = resolve_resume(out, resume)
         if config_path is None:
             if snapshot is None:
@@ -64,9 +71,9 @@ def register(cli: click.Group) -> None:
         procs = distributed.setup(device)
         try:
             if procs.is_main:
-                what = f"resuming from {snapshot}" if snapshot else "new run"
+                what = f"resuming from {snapshot}" if snapshot else f"new run from {init}" if init else "new run"
                 click.echo(f"training on {procs.device} x{procs.world} ({what}); writing to {out}")
-            last = Trainer(cfg, data, out, procs, resume=snapshot).train()
+            last = Trainer(cfg, data, out, procs, resume=snapshot, init=init).train()
         finally:
             distributed.teardown()
         if procs.is_main:

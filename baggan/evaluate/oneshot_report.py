@@ -179,17 +179,32 @@ def predictions_figure(test_pairs: Sequence[tuple[EvalScan, Projection]], main_r
 # ------------------------------------------------------------------------------------------------------ markdown
 
 def _rank_sentence(rows: dict, key: str, ours: Sequence[str], what: str) -> str:
-    """'Ours / FCN ranks 2 of 10 by mIoU (…); above it: …' for each of ours present."""
-    order = sorted(rows, key=lambda r: -np.nan_to_num(rows[r][key][0], nan=-1))
+    """'Ours / FCN ranks 2 of 10 by mIoU (…); above it: …' for each of ours present (ties share a rank)."""
+    value = {r: float(np.nan_to_num(rows[r][key][0], nan=-1)) for r in rows}
+    order = sorted(rows, key=lambda r: -value[r])
     out = []
     for o in ours:
         if o not in rows:
             continue
-        pos = order.index(o)
-        above = ", ".join(f"{r} ({rp.fmt(rows[r][key][0], scale=100)})" for r in order[:pos])
-        out.append(f"{o} ranks {pos + 1} of {len(order)} by {what} ({rp.fmt(rows[o][key][0], scale=100)} %)"
-                   + (f"; above it: {above}." if above else " — the best."))
+        shown = f"{rp.fmt(rows[o][key][0], scale=100)} %"
+        above = [r for r in order if value[r] > value[o]]
+        tied = [r for r in order if r != o and value[r] == value[o]]
+        if len(tied) == len(order) - 1:
+            out.append(f"{o}: every method has the same {what} ({shown}), no ranking.")
+            continue
+        listed = ", ".join(f"{r} ({rp.fmt(rows[r][key][0], scale=100)})" for r in above)
+        out.append(f"{o} ranks {len(above) + 1} of {len(order)} by {what} ({shown})"
+                   + (f", tied with {len(tied)} other(s)" if tied else "")
+                   + (f"; above it: {listed}." if above else " — the best."))
     return " ".join(out)
+
+
+def _verdict(with_: tuple[float, float], without: tuple[float, float], n: int) -> str:
+    """Whether the local loss helps: only a gap beyond two standard errors of the difference of means counts."""
+    gap, se = with_[0] - without[0], float(np.sqrt((with_[1] ** 2 + without[1] ** 2) / max(n, 1)))
+    if not abs(gap) > 2 * se:
+        return f"no clear difference (gap {rp.fmt(gap, scale=100)}, two standard errors {rp.fmt(2 * se, scale=100)})."
+    return "it helps, as in the paper." if gap > 0 else "it does not help here (the paper finds it helps)."
 
 
 def main_section(cfg: OneShotEvalConfig, rows: dict, fps: dict | None) -> list[str]:
@@ -241,8 +256,7 @@ def main_section(cfg: OneShotEvalConfig, rows: dict, fps: dict | None) -> list[s
                         rp.fmt(a["miou"][0] - b["miou"][0], scale=100)])
             findings.append(f"Local loss ({w.split(' / ')[1]}): mIoU {rp.fmt(a['miou'][0], scale=100)} with vs "
                             f"{rp.fmt(b['miou'][0], scale=100)} without — "
-                            + ("it helps, as in the paper." if a["miou"][0] > b["miou"][0] else
-                               "it does not help here (the paper finds it helps)."))
+                            + _verdict(a["miou"], b["miou"], cfg.scans.repetitions))
         md.append(rp.markdown_table(["segmenter", "mIoU with", "mIoU without", "wIoU with", "wIoU without",
                                      "Δ mIoU (pp)"], rws))
     if fps:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from baggan.config import save_config, to_dict
 from baggan.errors import ConfigError, TrainingDiverged
 from baggan.stylegan2.augment import PIPES, AugmentPipe, ada_adjust
-from baggan.stylegan2.checkpoint import save_network
+from baggan.stylegan2.checkpoint import load_network, save_network
 from baggan.stylegan2.config import build_discriminator, build_generator
 from baggan.stylegan2.dataset import TrainingImages, step_loader
 from baggan.stylegan2.distributed import Processes
@@ -96,7 +96,8 @@ class Trainer:
     """One training run (one per process under torchrun; rank 0 writes every file)."""
 
     def __init__(self, cfg: TrainConfig, data: str | Path, outdir: str | Path, procs: Processes,
-                 resume: str | Path | None = None, extractor: Extractor | None = None, progress: bool = True):
+                 resume: str | Path | None = None, extractor: Extractor | None = None, progress: bool = True,
+                 init: str | Path | None = None):
         self.cfg, self.procs, self.outdir = cfg, procs, Path(outdir)
         self.progress = progress and procs.is_main
         self.device = procs.device
@@ -139,6 +140,8 @@ class Trainer:
         if resume is not None:
             self._restore(load_snapshot(resume))
             self.snapshot = Path(resume)
+        elif init is not None:
+            self._initialise(init)
 
         self.probe = None
         if cfg.metrics.fid_ticks > 0:
@@ -187,6 +190,22 @@ class Trainer:
         self.step, self.nimg, self.tick, self.tick_start_nimg = c["step"], c["nimg"], c["tick"], c["tick_start_nimg"]
         self.elapsed = state["elapsed_s"]
         set_rng_state(state["rng"])
+
+    def _initialise(self, path: str | Path) -> None:
+        """Start from a network file's weights (ours, NVlabs pickle, rosinality), as the official --resume
+        does: fresh optimisers, ADA p and counters; a missing D keeps its fresh initialisation."""
+        nets = load_network(path)
+        if "G" not in nets and "G_ema" not in nets:
+            raise ConfigError(f"--init {path}: holds no generator")
+        for name, fallback in (("G", "G_ema"), ("D", None), ("G_ema", "G")):
+            src = nets.get(name, nets.get(fallback) if fallback else None)
+            if src is None:
+                continue
+            try:
+                getattr(self, name).load_state_dict(src.state_dict())
+            except RuntimeError as e:
+                first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+                raise ConfigError(f"--init {path}: its {name} does not fit the config's network block ({first})") from None
 
     # -----------------------------------------------------------------------------------------
     # One step.

@@ -1,0 +1,123 @@
+"""FID and KID of every snapshot of a training run, after the fact: the training loop's own probe.
+
+For runs trained with `fid_ticks: 0` (to keep the CPU for training), this measures what the loop would
+have logged: G_ema at psi 1, const noise, the probe's fixed latents (`metrics.seed` of the run's
+config.yaml unless --seed is given), against the same training images.
+
+    .venv/bin/python scripts/fid_snapshots.py --run runs/xraysim-64 --data data/xraysim-64 \
+        --samples 500 --out docs/benchmarks/train-xraysim64-s6/fid.json
+
+Writes the JSON (one row per snapshot: kimg, fid, kid, seconds) and a PNG of FID / KID against kimg
+beside it; a row already in the JSON for the same snapshot file and settings is reused, and rows of
+snapshots no longer in the folder are kept (so a pruned run, or a run folder holding only the final
+checkpoint, adds to the curve instead of replacing it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from baggan.config import load_config  # noqa: E402
+from baggan.errors import UserError  # noqa: E402
+from baggan.evaluate.report import environment, save_figure  # noqa: E402
+from baggan.io import read_json, write_json_atomic  # noqa: E402
+from baggan.stylegan2.checkpoint import load_network  # noqa: E402
+from baggan.stylegan2.dataset import TrainingImages  # noqa: E402
+from baggan.stylegan2.distributed import Processes  # noqa: E402
+from baggan.stylegan2.metrics import RealismProbe, inception_extractor  # noqa: E402
+from baggan.stylegan2.training_config import TrainConfig  # noqa: E402
+
+SNAPSHOT = re.compile(r"snapshot-(\d+)\.pt$")
+
+
+def snapshots(run: Path, every_kimg: float) -> list[tuple[float, Path]]:
+    """(kimg, path) of the run's snapshots, sorted, thinned to one per `every_kimg`."""
+    found = sorted((int(m.group(1)) / 1000, p) for p in run.glob("snapshot-*.pt") if (m := SNAPSHOT.search(p.name)))
+    if not found:
+        raise UserError(f"{run}: no snapshot-*.pt files")
+    kept, last = [], None
+    for kimg, path in found:
+        if last is None or kimg - last >= every_kimg - 1e-6:
+            kept.append((kimg, path))
+            last = kimg
+    return kept
+
+
+def plot(path: Path, rows: list[dict]) -> None:
+    """FID and KID against kimg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    k = [r["kimg"] for r in rows]
+    a.plot(k, [r["fid"] for r in rows], "o-")
+    a.set(xlabel="kimg", ylabel="FID", title="FID (G_ema, psi 1)")
+    b.plot(k, [r["kid"] for r in rows], "o-", color="tab:orange")
+    b.set(xlabel="kimg", ylabel="KID", title="KID")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments, probe each snapshot, write JSON + PNG."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, required=True, help="training run folder with snapshot-*.pt")
+    ap.add_argument("--data", type=Path, required=True, help="the run's training data folder")
+    ap.add_argument("--samples", type=int, default=500, help="generated and real images per probe")
+    ap.add_argument("--every-kimg", type=float, default=0.0, help="skip snapshots closer than this to the last kept")
+    ap.add_argument("--seed", type=int, default=None, help="probe latents; default: the run's metrics.seed")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    try:
+        todo = snapshots(args.run, args.every_kimg)
+        cfg = load_config(args.run / "config.yaml", TrainConfig) if (args.run / "config.yaml").is_file() else TrainConfig()
+        if args.seed is None:
+            args.seed = cfg.metrics.seed
+        first = load_network(todo[0][1])["G_ema"]
+        images = TrainingImages(args.data, first.img_resolution, first.img_channels, xflip=cfg.data.xflip,
+                                labels=bool(first.c_dim))
+        probe = RealismProbe(inception_extractor(torch.device("cpu")), images, args.samples, args.seed,
+                             Processes(rank=0, world=1, device=torch.device("cpu")))
+        done = {r["file"]: r for r in (read_json(args.out).get("rows", []) if args.out.is_file() else [])
+                if r.get("samples") == args.samples and r.get("seed") == args.seed}
+        names = {path.name for _, path in todo}
+        rows = [r for name, r in done.items() if name not in names]
+
+        def save() -> None:  # after every probe, so that a killed run keeps what it measured
+            rows.sort(key=lambda r: r["kimg"])
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(args.out, {"run": str(args.run), "data": str(args.data), "rows": rows,
+                                         "environment": environment("cpu")})
+
+        for kimg, path in todo:
+            if path.name in done:
+                rows.append(done[path.name])
+                continue
+            t0 = time.time()
+            scores = probe(load_network(path)["G_ema"])
+            rows.append({"file": path.name, "kimg": kimg, "samples": args.samples, "seed": args.seed,
+                         "fid": scores["fid"], "kid": scores["kid"], "seconds": round(time.time() - t0, 1)})
+            print(f"{kimg:8.3f} kimg  FID {scores['fid']:7.2f}  KID {scores['kid']:.4f}", flush=True)
+            save()
+        save()
+        plot(args.out.with_suffix(".png"), rows)
+    except UserError as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
