@@ -8,7 +8,7 @@ from baggan.cli import cli
 from baggan.config import save_config
 from baggan.stylegan2.checkpoint import load_network
 from baggan.stylegan2.training_loop import FINAL_NAME
-from train_fixtures import one_thread, tiny_config, write_tiny_data  # noqa: F401 (autouse fixture)
+from train_fixtures import load_script, one_thread, tiny_config, write_tiny_data  # noqa: F401 (autouse fixture)
 
 
 def test_train_writes_everything_and_resumes(tmp_path):
@@ -62,13 +62,7 @@ def test_train_errors_are_one_line(tmp_path):
 
 def test_crosscheck_script_trains_and_logs(tmp_path):
     """scripts/crosscheck_training.py (the separate loop in the official order) runs on the tiny preset."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "crosscheck_training.py"
-    spec = importlib.util.spec_from_file_location("crosscheck_training", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("crosscheck_training")
     data = write_tiny_data(tmp_path / "data")
     save_config(tmp_path / "cfg.yaml", tiny_config(schedule={"batch": 4, "batch_gpu": 2}))
     script.main(["--config", str(tmp_path / "cfg.yaml"), "--data", str(data), "--outdir", str(tmp_path / "cc"),

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from baggan.stylegan2.distributed import Processes
 from baggan.stylegan2.training_loop import Trainer
-from train_fixtures import one_thread, tiny_config, write_tiny_data  # noqa: F401 (autouse fixture)
+from train_fixtures import load_script, one_thread, tiny_config, write_tiny_data  # noqa: F401 (autouse fixture)
 
 
 def pooled_colours(images: torch.Tensor):
@@ -33,13 +33,7 @@ def test_fid_every_two_ticks_and_at_the_end(tmp_path):
 
 def test_fid_snapshots_script_matches_the_loop_and_keeps_old_rows(tmp_path, monkeypatch):
     """scripts/fid_snapshots.py measures each snapshot as the loop's probe would, and keeps rows of pruned ones."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "fid_snapshots.py"
-    spec = importlib.util.spec_from_file_location("fid_snapshots", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("fid_snapshots")
     monkeypatch.setattr(script, "inception_extractor", lambda device: pooled_colours)
 
     data = write_tiny_data(tmp_path / "data")

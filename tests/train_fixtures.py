@@ -33,6 +33,16 @@ def write_tiny_data(outdir: Path, n: int = 12, size: int = 16) -> Path:
     return outdir
 
 
+def load_script(name: str):
+    """scripts/NAME.py imported as a module (the benchmark scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def tiny_config(**sections) -> TrainConfig:
     """configs/tiny-16.yaml with `section={key: value}` overrides (e.g. schedule={'batch': 8})."""
     cfg = load_config(TINY, TrainConfig)

@@ -203,8 +203,8 @@ class Trainer:
                 continue
             try:
                 getattr(self, name).load_state_dict(src.state_dict())
-            except RuntimeError as e:
-                first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            except RuntimeError as e:  # torch lists every mismatch, one per line after a header: show the first
+                first = (str(e).splitlines()[1:] or [str(e)])[0].strip()
                 raise ConfigError(f"--init {path}: its {name} does not fit the config's network block ({first})") from None
 
     # -----------------------------------------------------------------------------------------
