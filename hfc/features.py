@@ -14,7 +14,9 @@ bilinear upsampling of an r x r map is the matrix K_r = A_r (x) A_r (Kronecker p
 
     sum_r U(P_r) = [K_r1 | K_r2 | ...] @ stack_r(P_r)        (P_r = W_r H_r, pixels x D)
 
-reads only the small coarse projections and writes the D x size x size result once.
+reads only the small coarse projections and writes the D x size x size result once. `FusedLinear.tiles`
+yields that result a block of pixel rows of K at a time, so that a per-pixel consumer (the activation, an
+MLP segmenter) reads each block from cache instead of a D x size² map from memory.
 `upsample_concat` and `FusedLinear.naive` are the reference path, kept for tests and benchmarks.
 
 Pixel coordinates are int64 (row, col) pairs in image pixels, shape [N, P, 2] (or [P, 2] shared by
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +80,16 @@ def upsampling_matrix(resolutions: tuple[int, ...], size: int) -> torch.Tensor:
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         csr = coo.to_sparse_csr()  # int32 indices: products 15 % faster than with int64 at 256²
         return torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(), csr.values(), csr.shape)
+
+
+def csr_rows(k: torch.Tensor, rows: slice) -> torch.Tensor:
+    """Rows rows.start..rows.stop-1 of a sparse CSR matrix, as a CSR matrix (shares nothing; small)."""
+    crow = k.crow_indices()
+    lo, hi = int(crow[rows.start]), int(crow[rows.stop])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow[rows.start:rows.stop + 1] - lo, k.col_indices()[lo:hi], k.values()[lo:hi],
+                                       (rows.stop - rows.start, k.shape[1]))
 
 
 def upsample_concat(features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
@@ -156,7 +168,9 @@ class FusedLinear(nn.Module):
         return groups
 
     def _group_weight(self, idx: list[int]) -> torch.Tensor:
-        """[W_l for l in idx] side by side: [D, sum of their C_l]."""
+        """[W_l for l in idx] side by side: [D, sum of their C_l] (a view when the layers are consecutive)."""
+        if idx == list(range(idx[0], idx[-1] + 1)):
+            return self.weight[:, self.slices[idx[0]].start:self.slices[idx[-1]].stop]
         return torch.cat([self.weight[:, self.slices[i]] for i in idx], dim=1)
 
     def _project_native(self, features: Sequence[torch.Tensor], idx: list[int]) -> torch.Tensor:
@@ -178,9 +192,10 @@ class FusedLinear(nn.Module):
         self, features: Sequence[torch.Tensor], size: int, layers: Iterable[int] | None = None, bias: bool = True
     ) -> torch.Tensor:
         """sum_l U(W_l H_l) + b over the selected layers (default all): [N, D, size, size], channels-last."""
+        if self.sparse_path(features, size):  # one block of all pixels: one sparse product (module docstring)
+            _, y = next(self.tiles(features, size, size * size, layers, bias))
+            return y.view(y.shape[0], size, size, self.out_features).permute(0, 3, 1, 2)
         groups = self._groups(features, layers)
-        if features[0].device.type == "cpu" and not torch.is_grad_enabled() and size <= SPARSE_MAX_SIZE:
-            return self._sparse_sum(features, groups, size, bias)
         y = None
         for res in sorted(groups):  # coarse first (the accumulator is channels-last); at most 2 D x size² maps alive
             term = upsample(self._project_native(features, groups[res]), size)
@@ -188,27 +203,49 @@ class FusedLinear(nn.Module):
             del term
         return self._finish(y, (features[0].shape[0], self.out_features, size, size), 1, bias)
 
-    def _project_nhwc(self, features: Sequence[torch.Tensor], idx: list[int], bias: bool) -> torch.Tensor:
-        """sum_{l in idx} W_l H_l (+ b) at the group's resolution, [N, r, r, D] (one matrix product)."""
-        h = torch.cat([features[i].contiguous(memory_format=torch.channels_last) for i in idx], dim=1)
-        n, _, r, _ = h.shape
-        y = F.linear(h.permute(0, 2, 3, 1).reshape(n * r * r, -1), self._group_weight(idx), self.bias if bias else None)
-        return y.view(n, r, r, self.out_features)
+    def _project_rows(self, features: Sequence[torch.Tensor], idx: list[int], bias: bool) -> torch.Tensor:
+        """sum_{l in idx} W_l H_l (+ b) at the group's resolution as rows of pixels, [N, r², D]: one product reading
+        the stacked H [C, r²] and W through transposed views (no channels-last copy)."""
+        h = torch.cat([features[i] for i in idx], dim=1) if len(idx) > 1 else features[idx[0]]
+        y = torch.matmul(h.flatten(2).transpose(1, 2), self._group_weight(idx).t())
+        if bias and self.bias is not None:
+            y.add_(self.bias)  # after the product: addmm's broadcast copy of b costs more than the product here
+        return y
 
-    def _sparse_sum(self, features: Sequence[torch.Tensor], groups: dict[int, list[int]], size: int,
-                    bias: bool) -> torch.Tensor:
-        """The forward pass as one sparse product over the stacked coarse projections (module docstring)."""
-        n, d = features[0].shape[0], self.out_features
+    def sparse_path(self, features: Sequence[torch.Tensor], size: int) -> bool:
+        """Whether `forward` takes the sparse-product path (CPU, no gradient, size <= SPARSE_MAX_SIZE)."""
+        return features[0].device.type == "cpu" and not torch.is_grad_enabled() and size <= SPARSE_MAX_SIZE
+
+    def tiles(self, features: Sequence[torch.Tensor], size: int, tile: int, layers: Iterable[int] | None = None,
+              bias: bool = True) -> Iterator[tuple[slice, torch.Tensor]]:
+        """forward's values a block of pixels at a time on the sparse path: (pixel range, [N, T, D]) over the
+        row-major size x size pixels. A per-pixel consumer (activation, an MLP) then finds each block in cache."""
+        assert self.sparse_path(features, size), "tiles: CPU inference only, size <= SPARSE_MAX_SIZE"
+        groups = self._groups(features, layers)
+        n, d, pixels = features[0].shape[0], self.out_features, size * size
         native = groups.pop(size, None)
-        y = (self._project_nhwc(features, native, bias).view(n, size * size, d) if native is not None
-             else self._finish(None, (n, size * size, d), 2, bias))  # bias fused into the product, or zeros + b
         coarse = sorted(groups)
+        # Each row of K sums to 1, so b added to the coarsest projection (r² rows, not size²) reaches every pixel.
+        fold = bias and bool(coarse)
+        if native is not None:
+            h = torch.cat([features[i] for i in native], dim=1) if len(native) > 1 else features[native[0]]
+            h, w = h.flatten(2), self._group_weight(native).t()
         if coarse:
-            stacked = torch.cat([self._project_nhwc(features, groups[r], False).view(n, r * r, d) for r in coarse], 1)
+            stacked = torch.cat([self._project_rows(features, groups[r], fold and r == coarse[0]) for r in coarse], 1)
             k = upsampling_matrix(tuple(coarse), size)
-            for i in range(n):
-                y[i].addmm_(k, stacked[i])
-        return y.view(n, size, size, d).permute(0, 3, 1, 2)
+        for start in range(0, pixels, tile):
+            rows = slice(start, min(start + tile, pixels))
+            if native is not None:
+                y = torch.matmul(h[:, :, rows].transpose(1, 2), w)
+            else:
+                y = self.weight.new_zeros(n, rows.stop - rows.start, d)
+            if bias and not fold and self.bias is not None:
+                y.add_(self.bias)  # after the product: addmm's broadcast copy of b costs more than the product here
+            if coarse:
+                k_rows = csr_rows(k, rows) if tile < pixels else k
+                for i in range(n):
+                    y[i].addmm_(k_rows, stacked[i])
+            yield rows, y
 
     def at(
         self,
@@ -276,6 +313,11 @@ class PixelEncoder(nn.Module):
     def forward(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
         """Codes of every pixel: [N, D, size, size]."""
         return self.activate(self.proj(features, size), dim=1)
+
+    def encode_tiles(self, features: Sequence[torch.Tensor], size: int, tile: int) -> Iterator[tuple[slice, torch.Tensor]]:
+        """Codes a block of row-major pixels at a time: (pixel range, [N, T, D]); CPU inference only."""
+        for rows, y in self.proj.tiles(features, size, tile):
+            yield rows, self.activate(y, dim=-1)
 
     def encode_at(self, features: Sequence[torch.Tensor], coords: torch.Tensor, size: int) -> torch.Tensor:
         """Codes at pixels coords only: [N, P, D]."""

@@ -68,6 +68,19 @@ class ConvSegmenter(nn.Module):
         assert z.ndim == 4 and z.shape[1] == self.in_dim, f"expected [N, {self.in_dim}, H, W], got {list(z.shape)}"
         return self.net(z)
 
+    @property
+    def per_pixel(self) -> bool:
+        """True for MLP-n: each pixel's logits depend on its own code only (`pixelwise` applies)."""
+        return self.kernel == 1
+
+    def pixelwise(self, z: torch.Tensor) -> torch.Tensor:
+        """MLP-n on codes as rows: z [P, D] → logits [K, P] (forward's values; channels first, like forward's)."""
+        assert self.per_pixel and z.ndim == 2 and z.shape[1] == self.in_dim, f"MLP on [P, {self.in_dim}], got {list(z.shape)}"
+        x = z.t()
+        for m in self.net:
+            x = torch.addmm(m.bias[:, None], m.weight.flatten(1), x) if isinstance(m, nn.Conv2d) else m(x)
+        return x
+
     def predict_proba(self, z: torch.Tensor) -> torch.Tensor:
         """Softmax output [N, K, H, W]."""
         return self.forward(z).softmax(dim=1)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from baggan.allocator import keep_freed_memory
 from baggan.data.coco import CocoDataset
 from baggan.data.labelsets import PIDRAY
 from baggan.io import write_json_atomic
@@ -63,7 +64,7 @@ def breakdown(w, ws: torch.Tensor) -> dict:
     probs = model.classify(x).softmax(1)
     out["segmenter_softmax"] = time.process_time() - t
     t = time.process_time()
-    probs.argmax(1)
+    probs.max(1).indices  # as PixelClassifier.predict
     out["argmax"] = time.process_time() - t
     return {k: round(v / n, 4) for k, v in out.items()}
 
@@ -197,8 +198,10 @@ def main() -> None:
     ap.add_argument("--out", default="docs/benchmarks/synth.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    malloc = "kept (as the baggan command)" if keep_freed_memory() else "system"
     result = {"command": "python scripts/bench_synth.py " + " ".join(__import__("sys").argv[1:]),
               "machine": {"cpu_threads": args.threads, "platform": platform.platform(), "torch": torch.__version__,
+                          "freed_memory": malloc,
                           "note": "shared CPU: other jobs may inflate timings"},
               "code": _code_version(),
               "networks": "real" if args.network else (f"proxy: randomly initialised NetworkConfig(resolution=R) "

@@ -42,6 +42,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from baggan.allocator import keep_freed_memory  # noqa: E402
 from baggan.config import load_config  # noqa: E402
 from baggan.data.coco import CocoWriter  # noqa: E402
 from baggan.stylegan2.distributed import Processes  # noqa: E402
@@ -74,7 +75,7 @@ def variant(base: TrainConfig, family: str, resolution: int, widths: tuple[int, 
         schedule = dataclasses.replace(base.schedule, batch=4, batch_gpu=4)
     augment = dataclasses.replace(base.augment, p=0.5, target=None)
     metrics = dataclasses.replace(base.metrics, fid_ticks=0)
-    return dataclasses.replace(base, network=net, schedule=schedule, augment=augment, metrics=metrics, grid=1)
+    return dataclasses.replace(base, network=net, schedule=schedule, augment=augment, metrics=metrics, grid=2)
 
 
 def time_phases(trainer: Trainer, warmup: int, reps: int) -> dict[str, dict[str, float]]:
@@ -166,6 +167,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "train.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    malloc = "kept (as the baggan command)" if keep_freed_memory() else "system"
     base = load_config(args.config, TrainConfig)
     rows = []
     for item in filter(None, args.rows.split(",")):
@@ -175,7 +177,8 @@ def main() -> None:
     result = {
         "command": "python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
-                    "platform": platform.platform(), "processor": platform.processor() or platform.machine()},
+                    "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "freed_memory": malloc},
         "config": Path(args.config).name, "rows": rows,
     }
     if args.fid_samples:

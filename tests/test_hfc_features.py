@@ -117,6 +117,30 @@ def test_sparse_inference_path_equals_naive(feats, size, first, bias):
     assert (fast - ref).abs().max() < 1e-5
 
 
+def test_sparse_path_with_gaps_in_the_selected_layers(feats):
+    """Layers picked with gaps (their weight columns are not one block): still the masked naive values."""
+    gen, features = feats
+    proj = FusedLinear(layer_channels(gen), 24)
+    keep = [1, 3, 4, len(features) - 1]
+    masked = [h if i in keep else torch.zeros_like(h) for i, h in enumerate(features)]
+    with torch.no_grad():
+        assert (proj(features, 32, layers=keep) - proj.naive(masked, 32)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("size,tile,first", [(32, 1024, 0), (32, 100, 0), (64, 1000, 0), (32, 77, 8)])
+def test_tiles_cover_forward(feats, size, tile, first):
+    """FusedLinear.tiles: blocks of row-major pixels (uneven last block, no native group at 64, only the native
+    group from layer 8) that together are forward's map."""
+    gen, features = feats
+    proj = FusedLinear(layer_channels(gen), 24)
+    layers = range(first, len(features))
+    with torch.no_grad():
+        full = proj(features, size, layers=layers).flatten(2).transpose(1, 2)  # [N, size², D]
+        blocks = list(proj.tiles(features, size, tile, layers=layers))
+    assert [r.start for r, _ in blocks] == list(range(0, size * size, tile)) and blocks[-1][0].stop == size * size
+    assert (torch.cat([y for _, y in blocks], 1) - full).abs().max() < 1e-5
+
+
 def test_upsampling_matrix_rows_are_bilinear_weights():
     k = upsampling_matrix((2, 4), 8).to_dense()
     assert k.shape == (64, 4 + 16)

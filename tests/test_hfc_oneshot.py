@@ -58,6 +58,34 @@ def test_segmenter_shapes(name):
     assert seg.name == name
 
 
+@pytest.mark.parametrize("name", ["mlp1", "mlp3"])
+def test_pixelwise_mlp_equals_forward(name):
+    with seeded(0):
+        seg = make_segmenter(name, 12, 4, hidden=8)
+    z = torch.randn(2, 12, 5, 5)
+    rows = z.permute(0, 2, 3, 1).reshape(-1, 12)
+    ref = seg(z).permute(1, 0, 2, 3).reshape(4, -1)  # [K, N * 25]
+    assert seg.per_pixel and torch.allclose(seg.pixelwise(rows), ref, atol=1e-6)
+    assert not make_segmenter("fcn3", 12, 4).per_pixel
+
+
+@pytest.mark.parametrize("name,tile_values", [("mlp1", 1 << 20), ("mlp3", 1 << 20), ("mlp1", 32 * 100), ("fcn3", 1 << 20)])
+def test_tiled_prediction_equals_whole_image(gen, encoder, name, tile_values, monkeypatch):
+    """HFCSegmenter.predict's cache-sized blocks (MLPs on the CPU) give the generic path's labels and probabilities,
+    for one block per image and for blocks of 100 pixels (uneven: 1024 = 10 x 100 + 24); FCNs take the generic path."""
+    import hfc.oneshot
+
+    with seeded(1):
+        model = HFCSegmenter(encoder, make_segmenter(name, 32, 3, hidden=16)).eval()
+    with torch.no_grad():
+        _, feats = gen.synthesize(gen.sample_ws(2, seed=4))
+        monkeypatch.setattr(hfc.oneshot, "TILE_VALUES", tile_values)
+        labels, probs = model.predict(feats, 32)
+        ref_labels, ref_probs = hfc.oneshot.PixelClassifier.predict(model, feats, 32)
+    assert torch.equal(labels, ref_labels) and (probs - ref_probs).abs().max() < 1e-5
+    assert torch.equal(labels, probs.argmax(1))
+
+
 def test_fcn3_overfits_one_sample(gen, encoder, sample):
     ann, feats = sample
     model = fit_segmenter(gen, encoder, [ann], OneShotConfig(segmenter="fcn3", hidden=32, epochs=100))

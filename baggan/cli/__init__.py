@@ -7,6 +7,7 @@ import traceback
 
 import click
 
+from baggan.allocator import keep_freed_memory
 from baggan.errors import UserError
 
 
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """BagGAN: annotated X-ray baggage scans from a StyleGAN2-ADA generator and a one-shot segmenter."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    keep_freed_memory()
 
 
 def _register() -> None:
