@@ -88,8 +88,8 @@ def csr_rows(k: torch.Tensor, rows: slice) -> torch.Tensor:
     lo, hi = int(crow[rows.start]), int(crow[rows.stop])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        return torch.sparse_csr_tensor(crow[rows.start:rows.stop + 1] - lo, k.col_indices()[lo:hi], k.values()[lo:hi],
-                                       (rows.stop - rows.start, k.shape[1]))
+        return torch.sparse_csr_tensor(crow[rows.start:rows.stop + 1] - lo, k.col_indices()[lo:hi],
+                                       k.values()[lo:hi], (rows.stop - rows.start, k.shape[1]))
 
 
 def upsample_concat(features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
@@ -203,11 +203,15 @@ class FusedLinear(nn.Module):
             del term
         return self._finish(y, (features[0].shape[0], self.out_features, size, size), 1, bias)
 
-    def _project_rows(self, features: Sequence[torch.Tensor], idx: list[int], bias: bool) -> torch.Tensor:
-        """sum_{l in idx} W_l H_l (+ b) at the group's resolution as rows of pixels, [N, r², D]: one product reading
-        the stacked H [C, r²] and W through transposed views (no channels-last copy)."""
-        h = torch.cat([features[i] for i in idx], dim=1) if len(idx) > 1 else features[idx[0]]
-        y = torch.matmul(h.flatten(2).transpose(1, 2), self._group_weight(idx).t())
+    @staticmethod
+    def _stacked(features: Sequence[torch.Tensor], idx: list[int]) -> torch.Tensor:
+        """The group's H_l stacked along channels and flattened: [N, sum of C_l, r²] (no copy for one layer)."""
+        return (torch.cat([features[i] for i in idx], dim=1) if len(idx) > 1 else features[idx[0]]).flatten(2)
+
+    def _project_rows(self, h: torch.Tensor, idx: list[int], bias: bool, rows: slice = slice(None)) -> torch.Tensor:
+        """sum_{l in idx} W_l H_l (+ b) at pixels `rows` of the stacked h, as rows [N, T, D]: one product reading h
+        and W through transposed views (no channels-last copy)."""
+        y = torch.matmul(h[:, :, rows].transpose(1, 2), self._group_weight(idx).t())
         if bias and self.bias is not None:
             y.add_(self.bias)  # after the product: addmm's broadcast copy of b costs more than the product here
         return y
@@ -228,19 +232,15 @@ class FusedLinear(nn.Module):
         # Each row of K sums to 1, so b added to the coarsest projection (r² rows, not size²) reaches every pixel.
         fold = bias and bool(coarse)
         if native is not None:
-            h = torch.cat([features[i] for i in native], dim=1) if len(native) > 1 else features[native[0]]
-            h, w = h.flatten(2), self._group_weight(native).t()
+            h = self._stacked(features, native)
         if coarse:
-            stacked = torch.cat([self._project_rows(features, groups[r], fold and r == coarse[0]) for r in coarse], 1)
+            stacked = torch.cat([self._project_rows(self._stacked(features, groups[r]), groups[r],
+                                                    fold and r == coarse[0]) for r in coarse], 1)
             k = upsampling_matrix(tuple(coarse), size)
         for start in range(0, pixels, tile):
             rows = slice(start, min(start + tile, pixels))
-            if native is not None:
-                y = torch.matmul(h[:, :, rows].transpose(1, 2), w)
-            else:
-                y = self.weight.new_zeros(n, rows.stop - rows.start, d)
-            if bias and not fold and self.bias is not None:
-                y.add_(self.bias)  # after the product: addmm's broadcast copy of b costs more than the product here
+            y = (self._project_rows(h, native, bias and not fold, rows) if native is not None
+                 else self._finish(None, (n, rows.stop - rows.start, d), 2, bias and not fold))
             if coarse:
                 k_rows = csr_rows(k, rows) if tile < pixels else k
                 for i in range(n):
@@ -314,7 +314,9 @@ class PixelEncoder(nn.Module):
         """Codes of every pixel: [N, D, size, size]."""
         return self.activate(self.proj(features, size), dim=1)
 
-    def encode_tiles(self, features: Sequence[torch.Tensor], size: int, tile: int) -> Iterator[tuple[slice, torch.Tensor]]:
+    def encode_tiles(
+        self, features: Sequence[torch.Tensor], size: int, tile: int
+    ) -> Iterator[tuple[slice, torch.Tensor]]:
         """Codes a block of row-major pixels at a time: (pixel range, [N, T, D]); CPU inference only."""
         for rows, y in self.proj.tiles(features, size, tile):
             yield rows, self.activate(y, dim=-1)

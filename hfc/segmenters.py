@@ -75,7 +75,8 @@ class ConvSegmenter(nn.Module):
 
     def pixelwise(self, z: torch.Tensor) -> torch.Tensor:
         """MLP-n on codes as rows: z [P, D] → logits [K, P] (forward's values; channels first, like forward's)."""
-        assert self.per_pixel and z.ndim == 2 and z.shape[1] == self.in_dim, f"MLP on [P, {self.in_dim}], got {list(z.shape)}"
+        assert self.per_pixel, f"{self.name} is not per pixel"
+        assert z.ndim == 2 and z.shape[1] == self.in_dim, f"expected codes [P, {self.in_dim}], got {list(z.shape)}"
         x = z.t()
         for m in self.net:
             x = torch.addmm(m.bias[:, None], m.weight.flatten(1), x) if isinstance(m, nn.Conv2d) else m(x)

@@ -37,6 +37,7 @@ from baggan.stylegan2 import NetworkConfig
 from baggan.synth import LatentSampler, SynthSettings, annotate_batch, candidate_seed, synthesize
 from baggan.synth.build import load_annotator, write_random_pieces
 from baggan.synth.engine import STEER_FILE
+from hfc.oneshot import PixelClassifier
 
 
 def _measure(n: int, fn) -> tuple[float, float]:
@@ -51,7 +52,8 @@ def _batches(seeds: list[int], batch: int):
 
 
 def breakdown(w, ws: torch.Tensor) -> dict:
-    """CPU seconds per image of each annotation stage on one batch."""
+    """CPU seconds per image of each annotation stage on one batch (the stages on the whole batch at once), and of
+    `predict`, which runs encoder, segmenter, softmax and labels the way the engine does."""
     model, size, n = w.annotate.model, w.gen.img_resolution, ws.shape[0]
     out = {}
     t = time.process_time()
@@ -66,6 +68,13 @@ def breakdown(w, ws: torch.Tensor) -> dict:
     t = time.process_time()
     probs.max(1).indices  # as PixelClassifier.predict
     out["argmax"] = time.process_time() - t
+    t = time.process_time()
+    model.predict(feats, size)  # what the engine runs: the stages above image by image (MLPs: in pixel blocks)
+    out["predict"] = time.process_time() - t
+    if getattr(getattr(model, "segmenter", None), "per_pixel", False):  # the same without the pixel blocks
+        t = time.process_time()
+        PixelClassifier.predict(model, feats, size)
+        out["predict_whole_images"] = time.process_time() - t
     return {k: round(v / n, 4) for k, v in out.items()}
 
 

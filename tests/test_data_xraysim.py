@@ -1,5 +1,7 @@
 """The X-ray simulator: NIST table, physics sanity, exact masks, determinism, sizes, knobs."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -157,6 +159,15 @@ def test_threat_rate_and_classes():
     some = XRaySimulator(SimConfig(threat_rate=0.3, clutter_min=0, clutter_max=0, small_parts_max=0))
     rate = np.mean([bool(some.scene(s).threats) for s in range(120)])
     assert 0.18 < rate < 0.42
+
+
+SIM_CONFIGS = sorted((Path(__file__).parents[1] / "configs" / "sim").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SIM_CONFIGS, ids=lambda p: p.name)
+def test_shipped_simulator_settings_load(path):
+    cfg = load_config(path, SimConfig)
+    assert XRaySimulator(cfg).render(0, 64).image.shape == (64, 64, 3)
 
 
 def test_config_from_yaml_and_validation(tmp_path):

@@ -69,7 +69,8 @@ def test_pixelwise_mlp_equals_forward(name):
     assert not make_segmenter("fcn3", 12, 4).per_pixel
 
 
-@pytest.mark.parametrize("name,tile_values", [("mlp1", 1 << 20), ("mlp3", 1 << 20), ("mlp1", 32 * 100), ("fcn3", 1 << 20)])
+@pytest.mark.parametrize("name,tile_values",
+                         [("mlp1", 1 << 20), ("mlp3", 1 << 20), ("mlp1", 32 * 100), ("fcn3", 1 << 20)])
 def test_tiled_prediction_equals_whole_image(gen, encoder, name, tile_values, monkeypatch):
     """HFCSegmenter.predict's cache-sized blocks (MLPs on the CPU) give the generic path's labels and probabilities,
     for one block per image and for blocks of 100 pixels (uneven: 1024 = 10 x 100 + 24); FCNs take the generic path."""
