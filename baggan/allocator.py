@@ -2,9 +2,9 @@
 
 glibc's malloc serves blocks above a threshold with fresh mmap pages and gives them back to the kernel on
 free, and trims the top of its heap the same way, so every batch of a CPU generator page-faults its
-activations in again: on this 2-core machine that made a 64² generation 40 % slower and a training step 9 %
-slower (docs/benchmarks.md). `keep_freed_memory` raises both thresholds with mallopt; the price is that the
-process keeps its peak memory. The `baggan` command calls it at start; BAGGAN_MALLOC=system turns it off.
+activations in again (docs/benchmarks.md has the cost on this machine). `keep_freed_memory` raises both
+thresholds with mallopt; the price is that the process keeps up to 1 GB of freed memory. The `baggan`
+command calls it at start; BAGGAN_MALLOC=system turns it off.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import ctypes.util
 import os
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
-MMAP_THRESHOLD = 32 << 20  # glibc's largest accepted value on 64-bit (HEAP_MAX_SIZE / 2)
-TRIM_THRESHOLD = 1 << 30
+MMAP_THRESHOLDS = (1 << 30, 32 << 20)  # 1 GB (a 256² feature stack is 33 MB); 32 MB where older glibc refuses more
+TRIM_THRESHOLD = 1 << 30  # the process may keep up to this much freed memory
 
 
 def keep_freed_memory() -> bool:
@@ -27,4 +27,5 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (macOS, musl without mallopt, Windows)
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mmap = any(mallopt(M_MMAP_THRESHOLD, value) for value in MMAP_THRESHOLDS)  # stops at the first accepted
+    return mmap and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))

@@ -204,14 +204,16 @@ class FusedLinear(nn.Module):
         return self._finish(y, (features[0].shape[0], self.out_features, size, size), 1, bias)
 
     @staticmethod
-    def _stacked(features: Sequence[torch.Tensor], idx: list[int]) -> torch.Tensor:
-        """The group's H_l stacked along channels and flattened: [N, sum of C_l, r²] (no copy for one layer)."""
-        return (torch.cat([features[i] for i in idx], dim=1) if len(idx) > 1 else features[idx[0]]).flatten(2)
+    def _stacked(features: Sequence[torch.Tensor], idx: list[int], rows: slice = slice(None)) -> torch.Tensor:
+        """The group's H_l at pixels `rows`, stacked along channels: [N, sum of C_l, T] (no copy for one layer).
+        Stacking a block at a time keeps a 256² group's 33 MB stack (paged in afresh on every call) out."""
+        maps = [features[i].flatten(2)[:, :, rows] for i in idx]
+        return torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
 
-    def _project_rows(self, h: torch.Tensor, idx: list[int], bias: bool, rows: slice = slice(None)) -> torch.Tensor:
-        """sum_{l in idx} W_l H_l (+ b) at pixels `rows` of the stacked h, as rows [N, T, D]: one product reading h
-        and W through transposed views (no channels-last copy)."""
-        y = torch.matmul(h[:, :, rows].transpose(1, 2), self._group_weight(idx).t())
+    def _project_rows(self, h: torch.Tensor, idx: list[int], bias: bool) -> torch.Tensor:
+        """sum_{l in idx} W_l H_l (+ b) of the stacked h [N, C, T] as rows [N, T, D]: one product reading h and W
+        through transposed views (no channels-last copy)."""
+        y = torch.matmul(h.transpose(1, 2), self._group_weight(idx).t())
         if bias and self.bias is not None:
             y.add_(self.bias)  # after the product: addmm's broadcast copy of b costs more than the product here
         return y
@@ -231,16 +233,16 @@ class FusedLinear(nn.Module):
         coarse = sorted(groups)
         # Each row of K sums to 1, so b added to the coarsest projection (r² rows, not size²) reaches every pixel.
         fold = bias and bool(coarse)
-        if native is not None:
-            h = self._stacked(features, native)
         if coarse:
             stacked = torch.cat([self._project_rows(self._stacked(features, groups[r]), groups[r],
                                                     fold and r == coarse[0]) for r in coarse], 1)
             k = upsampling_matrix(tuple(coarse), size)
         for start in range(0, pixels, tile):
             rows = slice(start, min(start + tile, pixels))
-            y = (self._project_rows(h, native, bias and not fold, rows) if native is not None
-                 else self._finish(None, (n, rows.stop - rows.start, d), 2, bias and not fold))
+            if native is not None:
+                y = self._project_rows(self._stacked(features, native, rows), native, bias and not fold)
+            else:
+                y = self._finish(None, (n, rows.stop - rows.start, d), 2, bias and not fold)
             if coarse:
                 k_rows = csr_rows(k, rows) if tile < pixels else k
                 for i in range(n):
