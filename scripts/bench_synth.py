@@ -4,7 +4,9 @@ For each resolution, in the same process and interleaved (best of --repeats, the
   generation  latents (the engine's sampler) → gen.synthesize(ws, return_features=False)
   annotation  latents → Annotator (synthesis with features + HFC encoder + segmenter) → host arrays
   engine      the whole `synthesize` engine into a temporary folder: annotation + instances + PNGs + COCO
-Both wall-clock images/s and CPU seconds per image (process time over all threads) are recorded; on a
+              (writer thread; again with --writer process as engine_writer_process)
+Both wall-clock images/s and CPU seconds per image (process time over all threads, plus the finished writer
+process's) are recorded; on a
 shared CPU the CPU-time ratio (engine ÷ generation, target ≤ 1.25 with the MLP segmenter) is the robust
 one, the wall-clock ratio (generation images/s ÷ engine images/s) the one a user sees on an idle
 machine. Also a per-stage breakdown of one batch's annotation. With --steer, also threat-conditioned synthesis: rejection sampling against the
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import shutil
 import tempfile
 import time
@@ -40,11 +43,17 @@ from baggan.synth.engine import STEER_FILE
 from hfc.oneshot import PixelClassifier
 
 
+def _cpu() -> float:
+    """CPU seconds of this process (all threads) and of its finished children (the engine's writer process)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
 def _measure(n: int, fn) -> tuple[float, float]:
-    """(wall-clock images/s, CPU seconds per image over all threads) of fn() producing n images."""
-    t, c = time.perf_counter(), time.process_time()
+    """(wall-clock images/s, CPU seconds per image over all threads and writer processes) of fn() producing n images."""
+    t, c = time.perf_counter(), _cpu()
     fn()
-    return n / (time.perf_counter() - t), (time.process_time() - c) / n
+    return n / (time.perf_counter() - t), (_cpu() - c) / n
 
 
 def _batches(seeds: list[int], batch: int):
@@ -85,11 +94,11 @@ def bench_resolution(pieces, n: int, batch: int, repeats: int, seed: int) -> dic
     seeds = [candidate_seed(seed, 0, j) for j in range(n)]
     table = torch.tensor(w.class_to_category)
     cats = PIDRAY.coco_categories()
-    runs = {"generation": [], "annotation": [], "engine": []}
-    settings = SynthSettings(n=n, shard_size=n, seed=seed, batch=batch)
+    runs = {"generation": [], "annotation": [], "engine": [], "engine_writer_process": []}
 
-    def engine(tmp):
-        synthesize(w.annotate, w.gen.sample_ws, cats, w.class_to_category, tmp, settings, progress=False)
+    def engine(tmp, writer="thread"):
+        synthesize(w.annotate, w.gen.sample_ws, cats, w.class_to_category, tmp,
+                   SynthSettings(n=n, shard_size=n, seed=seed, batch=batch, writer=writer), progress=False)
 
     with torch.no_grad():
         w.annotate(sampler(seeds[:1]))  # warm-up
@@ -100,6 +109,8 @@ def bench_resolution(pieces, n: int, batch: int, repeats: int, seed: int) -> dic
                                                            for s in _batches(seeds, batch)]))
             with tempfile.TemporaryDirectory() as tmp:
                 runs["engine"].append(_measure(n, lambda: engine(tmp)))
+            with tempfile.TemporaryDirectory() as tmp:
+                runs["engine_writer_process"].append(_measure(n, lambda: engine(tmp, "process")))
         stages = breakdown(w, sampler(seeds[:batch]))
     wall = {k: max(r[0] for r in v) for k, v in runs.items()}
     cpu = {k: min(r[1] for r in v) for k, v in runs.items()}
@@ -109,6 +120,8 @@ def bench_resolution(pieces, n: int, batch: int, repeats: int, seed: int) -> dic
             "all_runs_wall_ips_and_cpu_s": {k: [[round(a, 4), round(b, 4)] for a, b in v] for k, v in runs.items()},
             "ratio_wall": round(wall["generation"] / wall["engine"], 3),
             "ratio_cpu": round(cpu["engine"] / cpu["generation"], 3),
+            "ratio_wall_writer_process": round(wall["generation"] / wall["engine_writer_process"], 3),
+            "ratio_cpu_writer_process": round(cpu["engine_writer_process"] / cpu["generation"], 3),
             "ratio_cpu_annotation_only": round(cpu["annotation"] / cpu["generation"], 3),
             "seconds_per_image_breakdown": stages}
 
@@ -165,7 +178,7 @@ def plot(result: dict, path: str | Path) -> None:
     fig, axes = plt.subplots(1, len(res), figsize=(4 * len(res), 3.2), squeeze=False)
     for ax, r in zip(axes[0], res):
         cpu = r["cpu_seconds_per_image_best"]
-        ax.bar(list(cpu), list(cpu.values()), color=["tab:gray", "tab:blue", "tab:orange"])
+        ax.bar(list(cpu), list(cpu.values()), color=["tab:gray", "tab:blue", "tab:orange", "tab:olive"])
         ax.axhline(1.25 * cpu["generation"], color="tab:red", ls="--", lw=1, label="1.25 x generation")
         ax.set_title(f"{r['resolution']}²: engine / generation = {r['ratio_cpu']:.2f}", fontsize=9)
         ax.set_ylabel("CPU seconds per image")

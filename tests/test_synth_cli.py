@@ -39,7 +39,7 @@ def _args(pieces, outdir, *extra):
 def test_synthesize_writes_a_valid_sharded_data_set_and_resumes(pieces, tmp_path):
     runner = CliRunner()
     r = runner.invoke(cli, _args(pieces, tmp_path / "out", "--n", "7", "--shard-size", "3", "--batch", "2",
-                                 "--min-area", "2", "--fill-holes"))
+                                 "--min-area", "2", "--fill-holes", "--writer", "process"))
     assert r.exit_code == 0, r.output
     assert torch.is_grad_enabled(), "the command must not switch autograd off for the caller"
     assert "7 images" in r.output and "acceptance rate: 1.000" in r.output and str(tmp_path / "out") in r.output
@@ -52,7 +52,7 @@ def test_synthesize_writes_a_valid_sharded_data_set_and_resumes(pieces, tmp_path
         assert ds.read_image(0).shape == (16, 16, 3) and set(np.unique(ds.read_label(0))) <= {0, 3, 11}
     r = runner.invoke(cli, _args(pieces, tmp_path / "out", "--n", "7", "--shard-size", "3", "--batch", "3",
                                  "--min-area", "2", "--fill-holes"))
-    assert r.exit_code == 0 and "skipped 3 finished" in r.output, r.output
+    assert r.exit_code == 0 and "skipped 3 finished" in r.output, r.output  # batch and writer do not matter
     r = runner.invoke(cli, _args(pieces, tmp_path / "out", "--n", "8", "--shard-size", "3"))
     assert r.exit_code == 2 and "other settings" in r.output
     # same settings, but another generator file at a path of its own: the finished shards are not reused

@@ -66,7 +66,7 @@ def test_content_does_not_depend_on_batch_size(tmp_path):
 
 
 def test_resume_after_a_kill_between_shards_matches_an_uninterrupted_run(tmp_path):
-    settings = dict(n=25, shard_size=5, batch=2, min_area=3)
+    settings = dict(n=25, shard_size=5, batch=2, min_area=3)  # thread writer: the callback runs on the writer
     run_toy(tmp_path / "full", **settings)
 
     def die_after_shard_1(k):
@@ -85,12 +85,13 @@ def test_resume_after_a_kill_between_shards_matches_an_uninterrupted_run(tmp_pat
     assert snapshot(tmp_path / "cut") == snapshot(tmp_path / "full")
 
 
-def test_a_full_disk_leaves_finished_shards_valid_and_resume_completes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("writer", ["process", "thread"])
+def test_a_full_disk_leaves_finished_shards_valid_and_resume_completes(tmp_path, monkeypatch, writer):
     import errno
 
     import baggan.data.coco as coco
 
-    settings = dict(n=12, shard_size=4, batch=3, min_area=3)
+    settings = dict(n=12, shard_size=4, batch=3, min_area=3, writer=writer)
     real, calls = coco.encode_image, []
 
     def fill_up(path, image):  # every scan and label PNG goes through here on its way to the disk
@@ -163,4 +164,53 @@ def test_settings_are_checked():
         SynthSettings(n=1, drop_uncertain=1.0)
     with pytest.raises(ValueError, match="steer"):
         SynthSettings(n=1, steer=1.0)
+    with pytest.raises(ValueError, match="writer"):
+        SynthSettings(n=1, writer="fibre")
     assert SynthSettings(n=2500, shard_size=1000).num_shards == 3
+
+
+def test_process_and_thread_writers_write_the_same_data_set(tmp_path):
+    settings = dict(n=12, shard_size=5, batch=3, threat=HAMMER, min_area=10, drop_uncertain=0.25)
+    run_toy(tmp_path / "p", writer="process", **settings)
+    run_toy(tmp_path / "t", writer="thread", **settings)
+    assert snapshot(tmp_path / "p") == snapshot(tmp_path / "t") and len(dataset_dirs(tmp_path / "p")) == 3
+
+
+def test_ctrl_c_stops_both_processes_and_resume_matches(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    settings = dict(n=25, shard_size=5, batch=2, min_area=3, writer="process")
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from _synth_toy import run_toy; "
+            f"run_toy({str(tmp_path / 'cut')!r}, sleep=0.05, **{settings!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "cut" / "shard-00001").is_dir() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group, writer included
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and b"KeyboardInterrupt" in err
+    assert not json.loads((tmp_path / "cut" / "index.json").read_text())["complete"]
+    for d in dataset_dirs(tmp_path / "cut"):
+        assert self_check(d / "annotations.json") == {"bbox": 1.0, "segm": 1.0}
+    summary = run_toy(tmp_path / "cut", **settings)
+    assert len(summary.shards_skipped) >= 2 and not list((tmp_path / "cut").glob(".shard-*"))
+    run_toy(tmp_path / "full", **settings)
+    assert snapshot(tmp_path / "cut") == snapshot(tmp_path / "full")
+
+
+def test_a_dead_writer_process_stops_the_run_with_a_clear_error(tmp_path):
+    import multiprocessing
+    import signal
+
+    def kill_writer(k):
+        if k == 0:
+            for p in multiprocessing.active_children():
+                if p.name == "synth-writer":
+                    os.kill(p.pid, signal.SIGKILL)
+
+    with pytest.raises(RuntimeError, match="writer process died"):
+        run_toy(tmp_path, n=20, shard_size=5, batch=2, sleep=0.02, on_shard_done=kill_writer, writer="process")
+    assert [d.name for d in dataset_dirs(tmp_path)] == ["shard-00000"]
+    assert run_toy(tmp_path, n=20, shard_size=5, batch=2).shards_written == [1, 2, 3]

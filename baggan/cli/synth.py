@@ -35,12 +35,15 @@ import click
 @click.option("--max-tries", default=100, show_default=True,
               help="With --threat: give up a shard after MAX_TRIES x its size candidates.")
 @click.option("--polygons", is_flag=True, help="Write segmentations as polygons instead of RLE.")
+@click.option("--writer", type=click.Choice(["thread", "process"]), default="thread", show_default=True,
+              help="Where the writing runs beside annotation: a thread, or a forked process that shares no "
+                   "interpreter lock with it (docs/synthesis.md).")
 @click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say [pidray].")
 @click.option("--classes", help="Comma-separated category names of classes 1..K-1, if the segmenter file does not say.")
 def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, threat: str | None,
                    min_area: int, fill_holes: bool, shard_size: int, psi: float, seed: int, batch: int, device: str,
                    drop_uncertain: float, steer: float, calibration: int, max_tries: int, polygons: bool,
-                   label_set: str | None, classes: str | None) -> None:
+                   writer: str, label_set: str | None, classes: str | None) -> None:
     """Synthesise N annotated scans into sharded COCO data sets under OUTDIR (see docs/synthesis.md)."""
     from baggan.errors import UserError
     from baggan.synth import SynthSettings, rank_world, synthesize
@@ -57,7 +60,8 @@ def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, out
     try:
         settings = SynthSettings(n=n, shard_size=shard_size, seed=seed, psi=psi, batch=batch, threat=threat_id,
                                  min_area=min_area, fill_holes=fill_holes, drop_uncertain=drop_uncertain, steer=steer,
-                                 calibration=calibration, max_tries=max_tries, polygons=polygons)
+                                 calibration=calibration, max_tries=max_tries, polygons=polygons,
+                                 writer=writer)
     except ValueError as e:
         raise UserError(f"bad option: {e}") from None
     summary = synthesize(wiring.annotate, wiring.gen.sample_ws, wiring.label_set.coco_categories(),

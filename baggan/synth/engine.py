@@ -22,8 +22,8 @@ from baggan.errors import UserError
 from baggan.io import read_json, write_json_atomic
 from baggan.synth.latents import CALIBRATION_SHARD, LatentSampler, candidate_seed, fit_direction
 from baggan.synth.quality import confidence, has_category
-from baggan.synth.shards import (BackgroundWriter, ShardWriter, check_settings, clear_partial, rebuild_index,
-                                 shard_done)
+from baggan.synth.shards import check_settings, clear_partial, rebuild_index, shard_done
+from baggan.synth.writers import WRITERS, ProcessWriter, ShardJobs, ThreadWriter, make_writer
 
 STEER_FILE = "steer.json"
 
@@ -37,7 +37,7 @@ class Annotate(Protocol):
 
 @dataclass(frozen=True)
 class SynthSettings:
-    """What to synthesise. Every field but `batch` and `queue` fixes the content of the output."""
+    """What to synthesise. Every field but `batch`, `queue` and `writer` fixes the content of the output."""
 
     n: int  # images in the data set (after threat rejection and the confidence drop)
     shard_size: int = 1000
@@ -53,6 +53,7 @@ class SynthSettings:
     max_tries: int = 100  # with `threat`: give up a shard after max_tries * its size candidates
     polygons: bool = False  # segmentation as polygons instead of RLE
     queue: int = 4  # batches waiting for the writer
+    writer: str = "thread"  # where the writing runs beside annotation: a "thread" or a forked "process"
 
     def __post_init__(self):
         check(self.n >= 1, "n", f"must be >= 1, got {self.n}")
@@ -63,6 +64,7 @@ class SynthSettings:
         check(self.steer == 0.0 or self.threat is not None, "steer", "needs a threat category")
         check(self.calibration >= 2, "calibration", f"must be >= 2, got {self.calibration}")
         check(self.max_tries >= 1 and self.queue >= 1, "max_tries/queue", "must be >= 1")
+        check(self.writer in WRITERS, "writer", f"must be one of {', '.join(WRITERS)}, got {self.writer!r}")
 
     @property
     def num_shards(self) -> int:
@@ -79,7 +81,7 @@ class SynthSettings:
 
     def content(self) -> dict:
         """The settings that define the output (compared when resuming)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("batch", "queue")}
+        return {k: v for k, v in asdict(self).items() if k not in ("batch", "queue", "writer")}
 
 
 @dataclass
@@ -87,7 +89,7 @@ class HostBatch:
     """One annotated batch on the host: uint8 scans, category-id maps, confidences, latents."""
 
     images: np.ndarray  # [N, H, W, 3] uint8
-    labels: np.ndarray  # [N, H, W] category ids
+    labels: np.ndarray  # [N, H, W] category ids (uint8 where every id is below 256)
     confidence: np.ndarray  # [N] float
     ws: np.ndarray  # [N, num_ws, w_dim] float32
 
@@ -101,7 +103,10 @@ def annotate_batch(annotate: Annotate, ws: torch.Tensor, class_to_category: torc
             f"label maps {list(classes.shape)} do not match images {list(images.shape)}")
         conf = confidence(probs, classes)
         pixels = (images.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-        labels = class_to_category.to(classes.device)[classes.long()]
+        table = class_to_category.to(classes.device)
+        if int(table.max()) < 256:  # a quarter of the bytes to the host and across to the writer
+            table = table.to(torch.uint8)
+        labels = table[classes.long()]
     return HostBatch(pixels.cpu().numpy(), labels.cpu().numpy(), conf.double().cpu().numpy(),
                      ws.float().cpu().numpy())
 
@@ -171,7 +176,7 @@ def _steering(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s
 
 
 def _fill_shard(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s: SynthSettings, k: int,
-                device: torch.device | str, sw: ShardWriter, writer: BackgroundWriter, bar: tqdm) -> tuple[int, int]:
+                device: torch.device | str, writer: ThreadWriter | ProcessWriter, bar: tqdm) -> tuple[int, int]:
     """Annotate shard k's candidates in order until it has its accepted scans; queue them. → (accepted, examined)."""
     need = s.shard_need(k)
     limit = need * s.max_tries if s.threat is not None else need
@@ -194,7 +199,7 @@ def _fill_shard(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor,
             if sampler.alpha:
                 meta["steer"] = sampler.alpha
             rows.append((b.images[i], b.labels[i], b.ws[i], meta))
-        writer.submit(sw.add_rows, rows)
+        writer.submit("rows", k, rows)
         bar.update(len(rows))
         bar.set_postfix(shard=k, accept=f"{accepted / max(examined, 1):.2f}")
         j += size
@@ -210,8 +215,9 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
     """Fill the shards k ≡ rank (mod world) of DIR that are not finished yet; returns a Summary.
 
     `class_to_category[c]` is the category id of segmenter class c (0 = background). Each shard is written
-    by a background thread into a hidden folder renamed into place when complete; DIR/index.json is
-    rebuilt after every shard. `on_shard_done(k)` runs on the writer thread after shard k is in place.
+    by a writer thread (or process: `settings.writer`) into a hidden folder renamed into place when complete;
+    DIR/index.json is rebuilt after every shard. `on_shard_done(k)` runs once shard k is in place (on the
+    writer thread, or in this process when the writer process reports it: baggan.synth.writers).
     `inputs` (e.g. hashes of the network files) joins the settings that a resumed run must match.
     """
     s, outdir, t0 = settings, Path(outdir), time.perf_counter()
@@ -235,30 +241,25 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
                             "plain rejection sampling used")
         else:
             sampler = LatentSampler(sample_ws, s.psi, torch.tensor(steering["direction"]), s.steer)
-    writer = BackgroundWriter(s.queue)
+    jobs = ShardJobs(outdir, index_meta, categories, s.min_area, s.fill_holes, s.polygons,
+                     on_shard_done or (lambda k: None))
+    writer = make_writer(s.writer, jobs, s.queue)
     bar = tqdm(total=sum(s.shard_need(k) for k in todo), unit="img", desc=f"synthesis (rank {rank})",
                disable=not progress, dynamic_ncols=True)
     written = 0
-
-    def finish(sw: ShardWriter, k: int, stats: dict) -> None:
-        sw.finish(stats)
-        rebuild_index(outdir, **index_meta)
-        if on_shard_done:
-            on_shard_done(k)
 
     try:
         for k in todo:
             clear_partial(outdir, k)
             t_shard = time.perf_counter()
-            sw = ShardWriter(outdir, k, categories, s.shard_target(k), s.min_area, s.fill_holes, s.polygons,
-                             {"description": f"baggan synthesis, shard {k}", "seed": s.seed})
-            accepted, examined = _fill_shard(annotate, sampler, table, s, k, device, sw, writer, bar)
+            writer.submit("open", k, s.shard_target(k), {"description": f"baggan synthesis, shard {k}", "seed": s.seed})
+            accepted, examined = _fill_shard(annotate, sampler, table, s, k, device, writer, bar)
             if accepted < s.shard_need(k):
                 warnings.append(f"shard {k}: only {accepted}/{s.shard_need(k)} scans accepted after {examined} "
                                 "candidates")
             stats = {"rank": rank, "candidates": examined, "accepted": accepted,
                      "seconds": round(time.perf_counter() - t_shard, 3)}
-            writer.submit(finish, sw, k, stats)
+            writer.submit("finish", k, stats)
             written += min(accepted, s.shard_target(k))
     except BaseException:
         writer.abandon()

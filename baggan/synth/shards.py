@@ -1,5 +1,5 @@
 """Sharded output: one data set per shard, each written in a hidden folder renamed into place when complete,
-a background writer thread, and DIR/index.json rebuilt (under a file lock) from the finished shards.
+and DIR/index.json rebuilt (under a file lock) from the finished shards (the writers: baggan.synth.writers).
 
     DIR/index.json                 settings, categories, finished shards, totals (atomic, lock-serialised)
     DIR/shard-00000/annotations.json, images/, labels/, latents.npy, shard.json
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import queue
 import shutil
-import threading
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 
@@ -99,54 +96,6 @@ class ShardWriter:
         write_json_atomic(self.tmp / SHARD_INFO, info, indent=2)
         self._stack.close()  # rename .shard-k.*.partial → shard-k
         return info
-
-
-class BackgroundWriter:
-    """Runs submitted calls in order on one thread behind a bounded queue; re-raises its errors on the caller."""
-
-    def __init__(self, maxsize: int):
-        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
-        self._error: BaseException | None = None
-        self._abandoned = False
-        self._thread = threading.Thread(target=self._run, name="synth-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            if self._error is None and not self._abandoned:
-                try:
-                    job[0](*job[1])
-                except BaseException as e:  # noqa: BLE001 - handed to the caller
-                    self._error = e
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def submit(self, fn: Callable, *args: Any) -> None:
-        """Queue `fn(*args)`; blocks while the queue is full; raises an earlier job's error."""
-        self._raise()
-        while True:
-            try:
-                self._queue.put((fn, args), timeout=0.2)
-                return
-            except queue.Full:
-                self._raise()
-
-    def abandon(self) -> None:
-        """Skip the queued calls and stop the thread (after the call running now)."""
-        self._abandoned = True
-        self._queue.put(None)
-        self._thread.join()
-
-    def close(self) -> None:
-        """Wait for every queued call, stop the thread, raise the first error any call raised."""
-        self._queue.put(None)
-        self._thread.join()
-        self._raise()
 
 
 @contextlib.contextmanager
