@@ -183,10 +183,10 @@ def test_ctrl_c_stops_both_processes_and_resume_matches(tmp_path):
 
     settings = dict(n=25, shard_size=5, batch=2, min_area=3, writer="process")
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from _synth_toy import run_toy; "
-            f"run_toy({str(tmp_path / 'cut')!r}, sleep=0.05, **{settings!r})")
+            f"run_toy({str(tmp_path / 'cut')!r}, sleep=0.2, **{settings!r})")  # 15 calls: 3 s in all
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while not (tmp_path / "cut" / "shard-00001").is_dir() and proc.poll() is None and time.monotonic() < deadline:
+    while not (tmp_path / "cut" / "shard-00000").is_dir() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group, writer included
     _, err = proc.communicate(timeout=60)
@@ -195,7 +195,7 @@ def test_ctrl_c_stops_both_processes_and_resume_matches(tmp_path):
     for d in dataset_dirs(tmp_path / "cut"):
         assert self_check(d / "annotations.json") == {"bbox": 1.0, "segm": 1.0}
     summary = run_toy(tmp_path / "cut", **settings)
-    assert len(summary.shards_skipped) >= 2 and not list((tmp_path / "cut").glob(".shard-*"))
+    assert len(summary.shards_skipped) >= 1 and not list((tmp_path / "cut").glob(".shard-*"))
     run_toy(tmp_path / "full", **settings)
     assert snapshot(tmp_path / "cut") == snapshot(tmp_path / "full")
 
