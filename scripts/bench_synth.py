@@ -39,7 +39,7 @@ from baggan.io import write_json_atomic
 from baggan.stylegan2 import NetworkConfig
 from baggan.synth import LatentSampler, SynthSettings, annotate_batch, candidate_seed, synthesize
 from baggan.synth.build import load_annotator, write_random_pieces
-from baggan.synth.engine import STEER_FILE
+from baggan.synth.engine import STEER_FILE, category_table
 from hfc.oneshot import PixelClassifier
 
 
@@ -92,7 +92,7 @@ def bench_resolution(pieces, n: int, batch: int, repeats: int, seed: int) -> dic
     w = load_annotator(*pieces, torch.device("cpu"))
     sampler = LatentSampler(w.gen.sample_ws, 0.7)
     seeds = [candidate_seed(seed, 0, j) for j in range(n)]
-    table = torch.tensor(w.class_to_category)
+    table = category_table(w.class_to_category)
     cats = PIDRAY.coco_categories()
     runs = {"generation": [], "annotation": [], "engine": [], "engine_writer_process": []}
 
@@ -139,7 +139,7 @@ def bench_steering(pieces, n: int, batch: int, alphas: list[float], calibration:
     threat = w.class_to_category[1]
     sampler = LatentSampler(w.gen.sample_ws, 0.7)
     probe = [candidate_seed(seed + 1, 0, j) for j in range(32)]
-    table = torch.tensor(w.class_to_category)
+    table = category_table(w.class_to_category)
     with torch.no_grad():
         areas = [_largest_area(lab, threat) for s in _batches(probe, batch)
                  for lab in annotate_batch(w.annotate, sampler(s), table).labels]

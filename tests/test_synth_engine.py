@@ -214,3 +214,11 @@ def test_a_dead_writer_process_stops_the_run_with_a_clear_error(tmp_path):
         run_toy(tmp_path, n=20, shard_size=5, batch=2, sleep=0.02, on_shard_done=kill_writer, writer="process")
     assert [d.name for d in dataset_dirs(tmp_path)] == ["shard-00000"]
     assert run_toy(tmp_path, n=20, shard_size=5, batch=2).shards_written == [1, 2, 3]
+
+
+def test_category_table_is_uint8_while_ids_fit():
+    from baggan.synth.engine import category_table
+
+    small, large = category_table([0, 3, 11]), category_table([0, 3, 300])
+    assert small.dtype == torch.uint8 and small.tolist() == [0, 3, 11]
+    assert large.dtype == torch.int64 and large.tolist() == [0, 3, 300]

@@ -94,6 +94,13 @@ class HostBatch:
     ws: np.ndarray  # [N, num_ws, w_dim] float32
 
 
+def category_table(class_to_category: Sequence[int]) -> torch.Tensor:
+    """Class → category id as a tensor: uint8 while every id is below 256 (then the category maps that
+    `annotate_batch` brings to the host and hands to the writer take a quarter of the bytes), else int64."""
+    ids = list(class_to_category)
+    return torch.as_tensor(ids, dtype=torch.uint8 if max(ids) < 256 else torch.int64)
+
+
 def annotate_batch(annotate: Annotate, ws: torch.Tensor, class_to_category: torch.Tensor) -> HostBatch:
     """Run `annotate` on ws and bring scans, category maps (via the class → id table) and confidences to the host."""
     with torch.no_grad():
@@ -103,10 +110,7 @@ def annotate_batch(annotate: Annotate, ws: torch.Tensor, class_to_category: torc
             f"label maps {list(classes.shape)} do not match images {list(images.shape)}")
         conf = confidence(probs, classes)
         pixels = (images.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-        table = class_to_category.to(classes.device)
-        if int(table.max()) < 256:  # a quarter of the bytes to the host and across to the writer
-            table = table.to(torch.uint8)
-        labels = table[classes.long()]
+        labels = class_to_category.to(classes.device)[classes.long()]  # the table's dtype: see `category_table`
     return HostBatch(pixels.cpu().numpy(), labels.cpu().numpy(), conf.double().cpu().numpy(),
                      ws.float().cpu().numpy())
 
@@ -223,7 +227,7 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
     s, outdir, t0 = settings, Path(outdir), time.perf_counter()
     if s.threat is not None and s.threat not in {c["id"] for c in categories}:
         raise UserError(f"threat category id {s.threat} is not among the data set's categories")
-    table = torch.as_tensor(list(class_to_category), dtype=torch.int64)
+    table = category_table(class_to_category)
     content = dict(s.content(), class_to_category=table.tolist(), inputs=inputs)
     check_settings(outdir, content)
     mine = range(rank, s.num_shards, world)
