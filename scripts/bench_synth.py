@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from baggan.allocator import keep_freed_memory
+from baggan.denormals import flush_denormals
 from baggan.data.coco import CocoDataset
 from baggan.data.labelsets import PIDRAY
 from baggan.io import write_json_atomic
@@ -221,9 +222,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     malloc = "kept (as the baggan command)" if keep_freed_memory() else "system"
+    denormals = "flushed (as the baggan command)" if flush_denormals() else "kept"
     result = {"command": "python scripts/bench_synth.py " + " ".join(__import__("sys").argv[1:]),
               "machine": {"cpu_threads": args.threads, "platform": platform.platform(), "torch": torch.__version__,
-                          "freed_memory": malloc,
+                          "freed_memory": malloc, "denormals": denormals,
                           "note": "shared CPU: other jobs may inflate timings"},
               "code": _code_version(),
               "networks": "real" if args.network else (f"proxy: randomly initialised NetworkConfig(resolution=R) "

@@ -42,7 +42,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from baggan.allocator import keep_freed_memory  # noqa: E402
+from baggan.allocator import keep_freed_memory
+from baggan.denormals import flush_denormals  # noqa: E402
 from baggan.config import load_config  # noqa: E402
 from baggan.data.coco import CocoWriter  # noqa: E402
 from baggan.stylegan2.distributed import Processes  # noqa: E402
@@ -168,6 +169,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     malloc = "kept (as the baggan command)" if keep_freed_memory() else "system"
+    denormals = "flushed (as the baggan command)" if flush_denormals() else "kept"
     base = load_config(args.config, TrainConfig)
     rows = []
     for item in filter(None, args.rows.split(",")):
@@ -178,7 +180,7 @@ def main() -> None:
         "command": "python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                     "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "freed_memory": malloc},
+                    "freed_memory": malloc, "denormals": denormals},
         "config": Path(args.config).name, "rows": rows,
     }
     if args.fid_samples:

@@ -8,11 +8,20 @@ import traceback
 import click
 
 from baggan.allocator import keep_freed_memory
+from baggan.denormals import flush_denormals
 from baggan.errors import UserError
+
+
+TORCH_FREE = frozenset({"coco", "simulate", "prepare"})  # never compute with torch: start them without importing it
+HELP = frozenset({"-h", "--help"})
 
 
 class _Group(click.Group):
     """Click group that turns UserError (exit 2) and OSError (exit 1) into one line on stderr (trace with --debug)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: D401 - click hook
+        ctx.meta["baggan.help"] = bool(HELP & set(args))  # the group's callback no longer sees the arguments
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):  # noqa: D401 - click hook
         try:
@@ -42,6 +51,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     keep_freed_memory()
+    if ctx.invoked_subcommand not in TORCH_FREE and not ctx.meta.get("baggan.help"):
+        flush_denormals()
 
 
 def _register() -> None:
