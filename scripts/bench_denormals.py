@@ -2,7 +2,8 @@
 and kept (BAGGAN_DENORMALS=keep), interleaved, wall and CPU seconds of each whole command.
 
 Rows: the quick-start's one-shot fit (projection + FCN-3 or MLP-1 on ONE example), a short HFC training,
-and a 2-kimg StyleGAN2 training on simulator scans, each from files the quick-start wrote.
+and 1 kimg of StyleGAN2 training from the committed generator's weights (--init) on simulator scans; the
+quick-start's folder provides the encoder and the example.
 
     python scripts/bench_denormals.py --quickstart runs/quickstart --data data/xraysim-64 --repeats 1
 """
@@ -32,17 +33,19 @@ def commands(qs: Path, data: Path | None, tmp: Path) -> dict[str, list[str]]:
     rows["hfc_train_2_epochs"] = ["hfc", "train", "--network", "checkpoints/xraysim-64.pt", "--config",
                                   "configs/hfc/xray.yaml", "--epochs", "2", "--no-resume", "--outdir", str(tmp / "hfc")]
     if data is not None:
-        rows["stylegan2_train_2_kimg"] = ["train", "--config", "configs/xraysim-64.yaml", "--data", str(data),
-                                          "--outdir", str(tmp / "gan"), "--total-kimg", "2"]
+        rows["stylegan2_train_1_kimg"] = ["train", "--config", "configs/xraysim-64.yaml", "--data", str(data),
+                                          "--init", "checkpoints/xraysim-64.pt", "--total-kimg", "1", "--outdir"]
     return rows
 
 
 def timed(argv: list[str], keep: bool) -> tuple[float, float]:
-    """(wall s, CPU s of the child) of one command; raises if it fails."""
+    """(wall s, CPU s of the child) of one command; exits with its error output if it fails."""
     env = dict(os.environ, BAGGAN_DENORMALS="keep" if keep else "")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(BAGGAN + argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(BAGGAN + argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        sys.exit(f"failed: baggan {' '.join(argv)}\n{done.stderr[-2000:]}")
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -62,7 +65,8 @@ def main() -> None:
             runs = {"flushed": [], "kept": []}
             for _ in range(args.repeats):
                 for mode in ("kept", "flushed"):
-                    runs[mode].append(timed(argv, keep=mode == "kept"))
+                    run = argv + [str(Path(tmp) / f"{name}-{mode}-{len(runs[mode])}")] if argv[-1] == "--outdir" else argv
+                    runs[mode].append(timed(run, keep=mode == "kept"))
                     print(name, mode, "wall %.1f s, CPU %.1f s" % runs[mode][-1], flush=True)
             best = {m: min(r) for m, r in runs.items()}
             rows[name] = {"command": "baggan " + " ".join(argv).replace(tmp, "TMP"), "runs_wall_cpu_s": runs,
