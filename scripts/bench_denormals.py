@@ -25,16 +25,16 @@ from baggan.io import write_json_atomic
 BAGGAN = [sys.executable, "-m", "baggan"]
 
 
-def commands(qs: Path, data: Path | None, tmp: Path) -> dict[str, list[str]]:
-    """Name → argv of each timed command (outputs under tmp)."""
+def commands(qs: Path, data: Path | None, out: Path) -> dict[str, list[str]]:
+    """Name → argv of each timed command, writing under `out` (a fresh folder per run)."""
     fit = ["oneshot", "fit", "--network", "checkpoints/xraysim-64.pt", "--hfc", str(qs / "hfc" / "encoder.pt"),
            "--image", str(qs / "example" / "scan.png"), "--mask", str(qs / "example" / "mask.png"), "--steps", "200"]
-    rows = {f"oneshot_fit_{s}": fit + ["--segmenter", s, "--out", str(tmp / f"{s}.pt")] for s in ("fcn3", "mlp1")}
+    rows = {f"oneshot_fit_{s}": fit + ["--segmenter", s, "--out", str(out / f"{s}.pt")] for s in ("fcn3", "mlp1")}
     rows["hfc_train_2_epochs"] = ["hfc", "train", "--network", "checkpoints/xraysim-64.pt", "--config",
-                                  "configs/hfc/xray.yaml", "--epochs", "2", "--no-resume", "--outdir", str(tmp / "hfc")]
+                                  "configs/hfc/xray.yaml", "--epochs", "2", "--no-resume", "--outdir", str(out / "hfc")]
     if data is not None:
         rows["stylegan2_train_1_kimg"] = ["train", "--config", "configs/xraysim-64.yaml", "--data", str(data),
-                                          "--init", "checkpoints/xraysim-64.pt", "--total-kimg", "1", "--outdir"]
+                                          "--init", "checkpoints/xraysim-64.pt", "--total-kimg", "1", "--outdir", str(out / "gan")]
     return rows
 
 
@@ -61,15 +61,16 @@ def main() -> None:
     args = ap.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, argv in commands(args.quickstart, args.data, Path(tmp)).items():
+        out = Path(tmp) / "OUT"
+        for name, argv in commands(args.quickstart, args.data, out).items():
             runs = {"flushed": [], "kept": []}
-            for _ in range(args.repeats):
+            for i in range(args.repeats):
                 for mode in ("kept", "flushed"):
-                    run = argv + [str(Path(tmp) / f"{name}-{mode}-{len(runs[mode])}")] if argv[-1] == "--outdir" else argv
+                    run = commands(args.quickstart, args.data, Path(tmp) / f"{mode}-{i}")[name]
                     runs[mode].append(timed(run, keep=mode == "kept"))
                     print(name, mode, "wall %.1f s, CPU %.1f s" % runs[mode][-1], flush=True)
             best = {m: min(r) for m, r in runs.items()}
-            rows[name] = {"command": "baggan " + " ".join(argv).replace(tmp, "TMP"), "runs_wall_cpu_s": runs,
+            rows[name] = {"command": "baggan " + " ".join(argv).replace(str(out), "OUT"), "runs_wall_cpu_s": runs,
                           "best_wall_s": {m: round(b[0], 2) for m, b in best.items()},
                           "speedup_wall": round(best["kept"][0] / best["flushed"][0], 2)}
     result = {"command": "python scripts/bench_denormals.py " + " ".join(sys.argv[1:]),

@@ -42,7 +42,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from baggan.allocator import keep_freed_memory
+from baggan.allocator import keep_freed_memory  # noqa: E402
 from baggan.denormals import flush_denormals  # noqa: E402
 from baggan.config import load_config  # noqa: E402
 from baggan.data.coco import CocoWriter  # noqa: E402

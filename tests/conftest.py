@@ -16,6 +16,7 @@ def _seed_everything():
     """Every test starts from the same RNG state."""
     torch.manual_seed(0)
     np.random.seed(0)
+    torch.set_flush_denormal(False)  # a CLI test (baggan/denormals.py) turns it on for the whole process
     yield
     # A test that leaves autograd off breaks every later training test in the same process.
     leaked = not torch.is_grad_enabled()
