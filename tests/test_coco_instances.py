@@ -88,6 +88,15 @@ def test_polygons_rasterise_back_to_the_hole_filled_mask(seed):
         assert np.array_equal(raster, ndimage.binary_fill_holes(inst.mask))
 
 
+def test_polygons_of_a_small_mask_in_a_large_image_and_of_an_empty_one():
+    mask = np.zeros((300, 400), bool)
+    mask[250:260, 390:400] = True  # touches the right border
+    mask[252:255, 393:396] = False  # a hole: COCO polygons fill it
+    polys = mask_to_polygons(mask)
+    assert polys == [[390.0, 250.0, 390.0, 260.0, 400.0, 260.0, 400.0, 250.0]]
+    assert mask_to_polygons(np.zeros((5, 5), bool)) == []
+
+
 def test_encode_rle_is_json_ready():
     m = np.zeros((5, 7), bool)
     m[1:3, 2:6] = True

@@ -65,10 +65,17 @@ def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
     One polygon per outer contour, vertices on pixel corners, so pycocotools rasterises it back to exactly
     the mask with its holes filled (COCO polygons cannot hold holes; RLE can).
     """
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return []
+    # Only the mask's box (and a zero border) is traced: its cost no longer grows with the image.
+    y0, x0 = int(ys.min()), int(xs.min())
+    box = np.pad(mask[y0:ys.max() + 1, x0:xs.max() + 1].astype(np.uint8), 1)
     # Tracing a 2x nearest-upscaled mask puts every boundary pixel on one side of its 2x2 block;
     # (p + 1) // 2 then maps it to the pixel corner that side touches.
-    up = np.kron(mask.astype(np.uint8), np.ones((2, 2), np.uint8))
-    contours, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    up = box.repeat(2, axis=0).repeat(2, axis=1)
+    contours, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE,
+                                   offset=(2 * (x0 - 1), 2 * (y0 - 1)))
     return [((c.reshape(-1, 2) + 1) // 2).astype(float).ravel().tolist() for c in contours]
 
 
