@@ -58,6 +58,13 @@ def upsample(x: torch.Tensor, size: int) -> torch.Tensor:
 SPARSE_MAX_SIZE = 512  # above, the sparse upsampling matrix would take more than ~100 MB: upsample instead
 
 
+def bilinear_taps(r: int, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """1-D bilinear upsampling r → size (align_corners=False): two (source index, float64 weight) pairs per output."""
+    src = ((torch.arange(size, dtype=torch.float64) + 0.5) * (r / size) - 0.5).clamp(min=0)
+    lo = src.floor().long().clamp(max=r - 1)
+    return [(lo, 1 - (src - lo)), ((lo + 1).clamp(max=r - 1), src - lo)]
+
+
 @lru_cache(maxsize=8)
 def upsampling_matrix(resolutions: tuple[int, ...], size: int) -> torch.Tensor:
     """[K_r1 | K_r2 | ...]: bilinear upsampling (align_corners=False) of each r x r map to size x size as one
@@ -65,9 +72,7 @@ def upsampling_matrix(resolutions: tuple[int, ...], size: int) -> torch.Tensor:
     rows, cols, vals, offset = [], [], [], 0
     pix = torch.arange(size * size)
     for r in resolutions:
-        src = ((torch.arange(size, dtype=torch.float64) + 0.5) * (r / size) - 0.5).clamp(min=0)
-        lo = src.floor().long().clamp(max=r - 1)
-        taps = [(lo, 1 - (src - lo)), ((lo + 1).clamp(max=r - 1), src - lo)]  # 1-D: (index, weight) pairs
+        taps = bilinear_taps(r, size)
         for ia, wa in taps:
             for ib, wb in taps:
                 rows.append(pix)

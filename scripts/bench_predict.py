@@ -29,7 +29,7 @@ from baggan.allocator import keep_freed_memory
 from baggan.denormals import flush_denormals
 from baggan.io import write_json_atomic
 from baggan.synth.build import load_annotator
-from hfc.features import upsampling_matrix
+from hfc.features import bilinear_taps, upsampling_matrix
 from hfc.oneshot import TILE_VALUES, HFCSegmenter
 
 
@@ -57,12 +57,9 @@ def predict_whole_batch(model: HFCSegmenter, features: list[torch.Tensor], size:
 
 def axis_weights(r: int, size: int) -> torch.Tensor:
     """1-D bilinear upsampling r → size (align_corners=False) as a dense [size, r] matrix."""
-    src = ((torch.arange(size, dtype=torch.float64) + 0.5) * (r / size) - 0.5).clamp(min=0)
-    lo = src.floor().long().clamp(max=r - 1)
-    frac = src - lo
     a = torch.zeros(size, r, dtype=torch.float64)
-    a.index_put_((torch.arange(size), lo), 1 - frac, accumulate=True)
-    a.index_put_((torch.arange(size), (lo + 1).clamp(max=r - 1)), frac, accumulate=True)
+    for index, weight in bilinear_taps(r, size):
+        a.index_put_((torch.arange(size), index), weight, accumulate=True)
     return a.float()
 
 
