@@ -2,7 +2,7 @@
 
 The synthesis engine's target (issue 6) is annotated ÷ generation-only throughput ≤ 1.25. Annotation is
 synthesis with features + `HFCSegmenter.predict` (encoder, MLP segmenter, softmax, labels). This script
-times, on one batch of real networks and one torch thread (best of --repeats, CPU seconds per image):
+times, on one batch of real networks and one torch thread (best of --repeats, CPU milliseconds per image):
 
   stages        generation alone, synthesis with features, predict, and predict's operators (torch profiler)
   upsampling    the sum of the coarse layers' upsampled projections for one image, three exact ways:
@@ -18,12 +18,16 @@ times, on one batch of real networks and one torch thread (best of --repeats, CP
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import sys
 import time
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from bench_synth import _code_version  # scripts/ is on the path when this file runs
 
 from baggan.allocator import keep_freed_memory
 from baggan.denormals import flush_denormals
@@ -140,9 +144,10 @@ def main() -> None:
         profile = operator_profile(lambda: [model.predict(feats, size) for _ in range(args.reps)], n * args.reps)
         coarse = sorted({h.shape[-1] for h in feats if h.shape[-1] < size})
         upsampling = upsampling_ways(coarse, size, model.encoder.out_dim, args.reps * 5, args.repeats)
-    result = {"command": "python scripts/bench_predict.py " + " ".join(__import__("sys").argv[1:]),
+    result = {"command": "python scripts/bench_predict.py " + " ".join(sys.argv[1:]),
               "machine": {"cpu_threads": 1, "platform": platform.platform(), "torch": torch.__version__,
                           "note": "CPU milliseconds per image, best of the repeats"},
+              "code": _code_version(),
               "networks": {"network": args.network, "hfc": args.hfc, "segmenter": args.segmenter,
                            "resolution": size, "dim": model.encoder.out_dim, "coarse_resolutions": coarse},
               "batch": n,
@@ -153,7 +158,7 @@ def main() -> None:
               "upsampling_one_image": upsampling,
               "batching": batching}
     write_json_atomic(args.out, result, indent=2)
-    print(__import__("json").dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
     print(f"wrote {args.out}")
 
 
