@@ -73,5 +73,5 @@ def test_config_file_and_bad_input(tmp_path):
     assert len(CocoDataset(tmp_path / "w")) == 2
     assert _run("--n", 1, "--size", 64, "--outdir", tmp_path / "w", "--overwrite").exit_code == 0
     assert len(CocoDataset(tmp_path / "w")) == 1
-    assert _run("--n", 1, "--size", 32, "--outdir", tmp_path / "y").exit_code == 2  # size out of range
+    assert _run("--n", 1, "--size", 8, "--outdir", tmp_path / "y").exit_code == 2  # size out of range
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folders left behind

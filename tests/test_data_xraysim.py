@@ -146,7 +146,7 @@ def test_any_size(size):
     assert scan.label.shape == scan.material.shape == (size, size)
     assert scan.material.max() <= len(MATERIALS)
     with pytest.raises(ValueError):
-        XRaySimulator().render(1, 32)
+        XRaySimulator().render(1, 15)  # below MIN_SIZE (16)
 
 
 def test_threat_rate_and_classes():

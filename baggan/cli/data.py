@@ -7,7 +7,7 @@ import click
 
 @click.command()
 @click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of scans.")
-@click.option("--size", type=click.IntRange(64, 1024), default=256, show_default=True, help="Image size (square).")
+@click.option("--size", type=click.IntRange(16, 1024), default=256, show_default=True, help="Image size (square).")
 @click.option("--outdir", type=click.Path(file_okay=False), required=True, help="Output folder (created).")
 @click.option("--threat-rate", type=click.FloatRange(0.0, 1.0), default=None,
               help="Probability that a bag carries at least one threat (default 0.3, or the config's).")
@@ -16,20 +16,56 @@ import click
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file with SimConfig fields (docs/datasets.md lists them).")
+@click.option("--windows", is_flag=True,
+              help="Threat windows: a square view around one threat item per scan instead of the whole bag.")
+@click.option("--classes", default=None,
+              help="Comma-separated threat categories to draw (PIDRay names; default all 12, or the config's).")
+@click.option("--threat-share", type=float, nargs=2, default=None, metavar="LO HI",
+              help="Windows: the threat box's longer side as a share of the window side, in (0, 1] (default 0.5 0.8).")
+@click.option("--negatives", type=float, default=None,
+              help="Windows: share of windows cut from bags without threats, in [0, 1) (default 0.15).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (once the new one is complete).")
 def simulate(n: int, size: int, outdir: str, threat_rate: float | None, seed: int, workers: int,
-             config_path: str | None, overwrite: bool) -> None:
-    """Write N simulated dual-energy X-ray baggage scans with exact threat masks as a COCO data set."""
-    import dataclasses
-
+             config_path: str | None, windows: bool, classes: str | None, threat_share: tuple[float, float] | None,
+             negatives: float | None, overwrite: bool) -> None:
+    """Write N simulated dual-energy X-ray baggage scans (or threat windows) with exact threat masks as a COCO data set."""
     from baggan.config import load_config
     from baggan.data.xraysim import SimConfig, simulate_dataset
 
     config = load_config(config_path, SimConfig) if config_path else SimConfig()
-    if threat_rate is not None:
-        config = dataclasses.replace(config, threat_rate=threat_rate)
+    config = sim_overrides(config, threat_rate, windows, classes, threat_share, negatives)
     out = simulate_dataset(outdir, n, size, config, seed, workers, overwrite=overwrite)
-    click.echo(f"wrote {n} scans ({size}x{size}) to {out} (annotations.json, images/, labels/, materials/)")
+    what = "threat windows" if config.window else "scans"
+    click.echo(f"wrote {n} {what} ({size}x{size}) to {out} (annotations.json, images/, labels/, materials/)")
+
+
+def sim_overrides(config, threat_rate: float | None, windows: bool, classes: str | None,
+                  threat_share: tuple[float, float] | None, negatives: float | None):
+    """The SimConfig with the command line's overrides; UserError (one line) for a bad value."""
+    import dataclasses
+
+    from baggan.data.xray.window import WindowConfig
+    from baggan.errors import UserError
+
+    changes: dict = {}
+    if threat_rate is not None:
+        changes["threat_rate"] = threat_rate
+    if classes is not None:
+        from baggan.data.labelsets import PIDRAY
+
+        names = [c.strip() for c in classes.split(",") if c.strip()]
+        changes["threat_classes"] = tuple(PIDRAY.names[PIDRAY.id_of(c) - 1] for c in names)  # case forgiven
+    window = config.window or (WindowConfig() if windows or threat_share or negatives is not None else None)
+    if (threat_share is not None or negatives is not None) and not (windows or config.window):
+        raise UserError("--threat-share and --negatives describe threat windows: add --windows")
+    try:
+        if window is not None:
+            window = dataclasses.replace(window, **({"share": tuple(threat_share)} if threat_share else {}),
+                                         **({"negatives": negatives} if negatives is not None else {}))
+            changes["window"] = window
+        return dataclasses.replace(config, **changes)
+    except ValueError as e:
+        raise UserError(f"simulate: {e}") from None
 
 
 @click.group()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -26,8 +26,9 @@ from baggan.data.xray.geometry import Pose
 from baggan.data.xray.materials import MATERIALS, densities, linear_coefficients
 from baggan.data.xray.raster import Canvas
 from baggan.data.xray.render import attenuation, material_map, measure, pseudo_colour
+from baggan.data.xray.window import WindowConfig, is_negative, negative_window, positive_window, window_rng
 
-MIN_SIZE, MAX_SIZE = 64, 1024
+MIN_SIZE, MAX_SIZE = 16, 1024
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class SimConfig:
     """Simulator knobs (YAML-loadable with baggan.config.load_config); docs/datasets.md explains each."""
 
     size: int = 256                       # default render size (pixels, square)
-    threat_rate: float = 0.3              # P(bag carries >= 1 threat)
+    threat_rate: float = 0.3              # P(bag carries >= 1 threat); with `window`, window.negatives instead
     max_threats: int = 3                  # threats per threat-carrying bag: 1..max_threats
     threat_classes: tuple[str, ...] = PIDRAY.names  # categories drawn (uniformly) for threats
     clutter_min: int = 5                  # clutter items per bag, drawn uniformly in [min, max]
@@ -49,6 +50,7 @@ class SimConfig:
     scatter_cm: float = 3.0               # scatter kernel sigma (cm)
     hue_smooth_mm: float = 1.5            # smoothing of the dual-energy ratio before colouring (mm)
     contrast: float = 1.0                 # brightness gain of the pseudo-colour mapping
+    window: WindowConfig | None = None    # threat windows instead of whole bags (baggan.data.xray.window)
 
     def __post_init__(self):
         check(MIN_SIZE <= self.size <= MAX_SIZE, "size", f"must be in [{MIN_SIZE}, {MAX_SIZE}]")
@@ -101,10 +103,21 @@ class XRaySimulator:
         self._cat_ids = {name: PIDRAY.id_of(name) for name in PIDRAY.names}
 
     def scene(self, seed: int) -> Scene:
-        """The bag of scan `seed` (in centimetres), before rasterisation."""
+        """The scene of scan `seed` (in centimetres), before rasterisation: the whole bag, or with
+        `config.window` a threat window of it (a bag with a threat, or without for a negative)."""
         c = self.config
         rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
-        return sample_scene(rng, c.threat_rate, c.max_threats, tuple(c.threat_classes), (c.clutter_min, c.clutter_max),
+        if c.window is None:
+            return self._bag(rng, c.threat_rate)
+        wrng = window_rng(seed)
+        if is_negative(wrng, c.window):
+            return negative_window(self._bag(rng, 0.0), wrng, c.window.share, tuple(c.threat_classes))
+        return positive_window(self._bag(rng, 1.0), wrng, c.window.share)[0]
+
+    def _bag(self, rng: np.random.Generator, threat_rate: float) -> Scene:
+        """One bag drawn with the config's knobs and the given threat rate."""
+        c = self.config
+        return sample_scene(rng, threat_rate, c.max_threats, tuple(c.threat_classes), (c.clutter_min, c.clutter_max),
                             c.small_parts_max, tuple(c.bag_types), tuple(c.fov_margin))
 
     def to_pixels(self, scene: Scene, size: int) -> Pose:
@@ -180,6 +193,22 @@ def _render_job(job: tuple[int, int]) -> Scan:
     return scan
 
 
+def render_scans(config: SimConfig, jobs: Sequence[tuple[int, int]], workers: int = 1) -> Iterator[Scan]:
+    """Scans of `jobs` ((seed, size) each), in order, rendered by `workers` processes (without transmissions)."""
+    import multiprocessing
+
+    # forkserver/spawn, not fork: the caller may hold threads (torch, BLAS) that fork would copy mid-state
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = multiprocessing.get_context(method).Pool(workers, _init_worker, (config,)) if workers > 1 else None
+    if pool is None:
+        _init_worker(config)
+    try:
+        yield from (pool.imap(_render_job, jobs, chunksize=4) if pool else map(_render_job, jobs))
+    finally:
+        if pool:
+            pool.terminate()
+
+
 def simulate_dataset(outdir: str | Path, n: int, size: int, config: SimConfig | None = None, seed: int = 0,
                      workers: int = 1, progress: bool = True, overwrite: bool = False) -> Path:
     """Write `n` scans as a data set in the toolkit's COCO format (plus materials/ maps); returns its folder.
@@ -188,7 +217,6 @@ def simulate_dataset(outdir: str | Path, n: int, size: int, config: SimConfig | 
     same files. The folder appears only when complete (staged beside `outdir`, then renamed).
     """
     import dataclasses
-    import multiprocessing
 
     from tqdm import tqdm
 
@@ -202,26 +230,16 @@ def simulate_dataset(outdir: str | Path, n: int, size: int, config: SimConfig | 
             "run_seed": seed, "size": size, "simulator": dataclasses.asdict(config), "materials": material_names()}
     with staged_output(outdir, overwrite) as tmp:
         writer = CocoWriter(tmp, PIDRAY.coco_categories(), info)
-        # forkserver/spawn, not fork: the caller may hold threads (torch, BLAS) that fork would copy mid-state
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        ctx = multiprocessing.get_context(method)
-        pool = ctx.Pool(workers, _init_worker, (config,)) if workers > 1 else None
-        if pool is None:
-            _init_worker(config)
-        scans = pool.imap(_render_job, jobs, chunksize=4) if pool else map(_render_job, jobs)
-        try:
-            bar = tqdm(scans, total=n, desc="simulate", unit="scan", disable=None if progress else True)
-            for i, scan in enumerate(bar):
-                stem = f"{i:06d}"
-                write_image_atomic(tmp / "materials" / f"{stem}.png", scan.material)
-                meta = {k: scan.meta[k] for k in ("seed", "bag", "n_clutter", "fov_cm")}
-                writer.add(scan.image, scan.label, scan.instances, {**meta, "material_file": f"{stem}.png"}, stem)
-        finally:
-            if pool:
-                pool.terminate()
+        bar = tqdm(render_scans(config, jobs, workers), total=n, desc="simulate", unit="scan",
+                   disable=None if progress else True)
+        for i, scan in enumerate(bar):
+            stem = f"{i:06d}"
+            write_image_atomic(tmp / "materials" / f"{stem}.png", scan.material)
+            meta = {k: scan.meta[k] for k in ("seed", "bag", "n_clutter", "fov_cm")}
+            writer.add(scan.image, scan.label, scan.instances, {**meta, "material_file": f"{stem}.png"}, stem)
         writer.close()
     return Path(outdir)
 
 
-__all__ = ["SimConfig", "Scan", "XRaySimulator", "scan_seed", "material_names", "simulate_dataset", "MIN_SIZE",
+__all__ = ["SimConfig", "Scan", "XRaySimulator", "scan_seed", "material_names", "render_scans", "simulate_dataset", "MIN_SIZE",
            "MAX_SIZE"]

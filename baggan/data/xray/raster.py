@@ -30,6 +30,7 @@ from baggan.data.xray.materials import MATERIALS, material_id
 
 _SHIFT = 4
 _ONE = 1 << _SHIFT
+OVERDRAW = 4  # parts are drawn up to this many image sizes beyond the image border (Rasterizer.stamp)
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,9 +75,10 @@ class Rasterizer:
         self.to_px = to_px
         self.ppc = to_px.scale  # pixels per centimetre
 
-    def coverage(self, part: Part) -> tuple[np.ndarray, int, int, bool] | None:
+    def coverage(self, part: Part, margin: int = 0) -> tuple[np.ndarray, int, int, bool] | None:
         """Anti-aliased uint8 coverage patch of a part (bag-frame cm), its pixel offset, and whether the
-        part reaches beyond the image; None when it is entirely off the image."""
+        part reaches beyond the image grown by `margin` pixels on every side (the patch may cover that
+        margin: offsets can be negative); None when it is entirely off the grown image."""
         pose, s = self.to_px, self.ppc
         m = pose.matrix()
         lines = [op.pts for op in part.ops if type(op) is Poly or type(op) is Stroke]
@@ -93,9 +95,10 @@ class Rasterizer:
                 hi = [max(hi[0], cx + r), max(hi[1], cy + r)]
         if not math.isfinite(lo[0]):
             return None
-        clipped = lo[0] < 0 or lo[1] < 0 or hi[0] >= self.size or hi[1] >= self.size
-        x0, y0 = max(int(math.floor(lo[0])) - 2, 0), max(int(math.floor(lo[1])) - 2, 0)
-        x1, y1 = min(int(math.ceil(hi[0])) + 3, self.size), min(int(math.ceil(hi[1])) + 3, self.size)
+        end = self.size + margin
+        clipped = lo[0] < -margin or lo[1] < -margin or hi[0] >= end or hi[1] >= end
+        x0, y0 = max(int(math.floor(lo[0])) - 2, -margin), max(int(math.floor(lo[1])) - 2, -margin)
+        x1, y1 = min(int(math.ceil(hi[0])) + 3, end), min(int(math.ceil(hi[1])) + 3, end)
         if x1 <= x0 or y1 <= y0:
             return None
         patch = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -125,8 +128,13 @@ class Rasterizer:
         return patch, x0, y0, clipped
 
     def stamp(self, part: Part) -> Stamp | None:
-        """Path-length patch (cm) of a part given in bag-frame centimetres; None when off the image."""
-        cov = self.coverage(part)
+        """Path-length patch (cm) of a part given in bag-frame centimetres; None when off the image.
+
+        A part crossing the image border (always the case in a threat window) is drawn whole, up to
+        `OVERDRAW` image sizes beyond the border, and cut to the image afterwards: the border is then not
+        taken for its outline (rounded profiles, box walls) and its mass correction (thin strokes) is the
+        same as in a view that holds all of it, so a window is an exact crop of a larger scan."""
+        cov = self.coverage(part, OVERDRAW * self.size)
         if cov is None:
             return None
         patch, x0, y0, clipped = cov
@@ -159,7 +167,11 @@ class Rasterizer:
             drawn, true = float(c.sum()), part.area() * self.ppc ** 2
             if drawn > true:
                 t *= np.float32(true / drawn)
-        return Stamp(material_id(part.material), t, x0, y0)
+        cx, cy = max(-x0, 0), max(-y0, 0)  # cut the margin off
+        t = t[cy:max(self.size - y0, cy), cx:max(self.size - x0, cx)]
+        if t.size == 0 or not t.any():
+            return None
+        return Stamp(material_id(part.material), t, x0 + cx, y0 + cy)
 
 
 def _bevel(d: np.ndarray, b: float) -> np.ndarray:
