@@ -1,4 +1,4 @@
-"""FID and KID of every snapshot of a training run, after the fact: the training loop's own probe.
+"""FID, KID, precision/recall (and the threat judge) of every snapshot of a training run, after the fact.
 
 For runs trained with `fid_ticks: 0` (to keep the CPU for training), this measures what the loop would
 have logged: G_ema at psi 1, const noise, the probe's fixed latents (`metrics.seed` of the run's
@@ -7,8 +7,12 @@ config.yaml unless --seed is given), against the same training images.
     .venv/bin/python scripts/fid_snapshots.py --run runs/xraysim-64 --data data/xraysim-64 \
         --samples 500 --out docs/benchmarks/train-xraysim64-s6/fid.json
 
-Writes the JSON (one row per snapshot: kimg, fid, kid, seconds) and a PNG of FID / KID against kimg
-beside it; a row already in the JSON for the same snapshot file and settings is reused, and rows of
+With `--judge FILE` each snapshot is also judged (baggan.evaluate.threats): per category the share of
+the same number of samples (psi 1) in which the judge is confident, and its ratio to the share on fresh
+simulator windows (the threat recall ratio) — the judge curve over kimg.
+
+Writes the JSON (one row per snapshot: kimg, fid, kid, precision, recall, judge shares, seconds) and a PNG
+of the curves against kimg beside it; a row already in the JSON for the same snapshot file and settings is reused, and rows of
 snapshots no longer in the folder are kept (so a pruned run, or a run folder holding only the final
 checkpoint, adds to the curve instead of replacing it).
 """
@@ -53,23 +57,59 @@ def snapshots(run: Path, every_kimg: float) -> list[tuple[float, Path]]:
 
 
 def plot(path: Path, rows: list[dict]) -> None:
-    """FID and KID against kimg."""
+    """FID, KID, precision/recall and (when measured) the judge's threat recall ratios against kimg."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    judged = [r for r in rows if r.get("judge_ratio")]
+    fig, axes = plt.subplots(1, 4 if judged else 3, figsize=(16 if judged else 12, 3.2))
     k = [r["kimg"] for r in rows]
-    a.plot(k, [r["fid"] for r in rows], "o-")
-    a.set(xlabel="kimg", ylabel="FID", title="FID (G_ema, psi 1)")
-    b.plot(k, [r["kid"] for r in rows], "o-", color="tab:orange")
-    b.set(xlabel="kimg", ylabel="KID", title="KID")
-    for ax in (a, b):
+    axes[0].plot(k, [r["fid"] for r in rows], "o-")
+    axes[0].set(xlabel="kimg", ylabel="FID", title="FID (G_ema, psi 1)")
+    axes[1].plot(k, [r["kid"] for r in rows], "o-", color="tab:orange")
+    axes[1].set(xlabel="kimg", ylabel="KID", title="KID")
+    for key in ("precision", "recall"):
+        pts = [(r["kimg"], r[key]) for r in rows if r.get(key) is not None]
+        if pts:
+            axes[2].plot(*zip(*pts), "o-", label=key)
+    axes[2].set(xlabel="kimg", title="precision / recall (k = 3)", ylim=(0, 1))
+    axes[2].legend(fontsize=8)
+    if judged:
+        for key in judged[-1]["judge_ratio"]:
+            axes[3].plot([r["kimg"] for r in judged], [r["judge_ratio"][key] for r in judged], "o-", label=key,
+                         linewidth=2.5 if key == "any" else 1)
+        axes[3].axhline(0.7, color="gray", linestyle="--", linewidth=1)
+        axes[3].set(xlabel="kimg", title="judge: threat recall ratio (p >= 0.9)")
+        axes[3].legend(fontsize=7)
+    for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
+
+
+class SnapshotJudge:
+    """The threat judge's confident shares for a snapshot's samples, against fresh simulator windows."""
+
+    def __init__(self, path: Path, n: int, seed: int):
+        from baggan.evaluate.judge import EVAL_SEED, load_judge, predict, render_set
+        from baggan.evaluate.threats import confident_shares
+
+        self.model, self.cfg, _ = load_judge(path)
+        self.n, self.seed = n, seed
+        images, _, self.labels = render_set(self.cfg, self.cfg.sim, EVAL_SEED, n, "render simulator windows")
+        self.reference = confident_shares(predict(self.model, images), self.cfg.classes)
+
+    def __call__(self, G: torch.nn.Module) -> dict:
+        """{'judge': shares, 'judge_ratio': ratios} of G's samples at psi 1."""
+        from baggan.evaluate.judge import predict
+        from baggan.evaluate.threats import confident_shares, generate, recall_ratios
+
+        images = generate(G, self.n, 1.0, self.seed, self.labels, 50, torch.device("cpu"))
+        shares = confident_shares(predict(self.model, images), self.cfg.classes)
+        return {"judge": shares, "judge_ratio": recall_ratios(shares, self.reference)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--samples", type=int, default=500, help="generated and real images per probe")
     ap.add_argument("--every-kimg", type=float, default=0.0, help="skip snapshots closer than this to the last kept")
     ap.add_argument("--seed", type=int, default=None, help="probe latents; default: the run's metrics.seed")
+    ap.add_argument("--judge", type=Path, default=None, help="also judge each snapshot's samples with this judge")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     try:
@@ -92,8 +133,10 @@ def main(argv: list[str] | None = None) -> None:
                                 labels=bool(first.c_dim))
         probe = RealismProbe(inception_extractor(torch.device("cpu")), images, args.samples, args.seed,
                              Processes(rank=0, world=1, device=torch.device("cpu")))
+        judge = SnapshotJudge(args.judge, args.samples, args.seed) if args.judge else None
         done = {r["file"]: r for r in (read_json(args.out).get("rows", []) if args.out.is_file() else [])
-                if r.get("samples") == args.samples and r.get("seed") == args.seed}
+                if r.get("samples") == args.samples and r.get("seed") == args.seed
+                and ("judge" in r or judge is None)}
         names = {path.name for _, path in todo}
         rows = [r for name, r in done.items() if name not in names]
 
@@ -101,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.sort(key=lambda r: r["kimg"])
             args.out.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(args.out, {"run": str(args.run), "data": str(args.data), "rows": rows,
+                                         "judge_reference": judge.reference if judge else None,
                                          "environment": environment("cpu")})
 
         for kimg, path in todo:
@@ -108,10 +152,13 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(done[path.name])
                 continue
             t0 = time.time()
-            scores = probe(load_network(path)["G_ema"])
-            rows.append({"file": path.name, "kimg": kimg, "samples": args.samples, "seed": args.seed,
-                         "fid": scores["fid"], "kid": scores["kid"], "seconds": round(time.time() - t0, 1)})
-            print(f"{kimg:8.3f} kimg  FID {scores['fid']:7.2f}  KID {scores['kid']:.4f}", flush=True)
+            G = load_network(path)["G_ema"]
+            scores = {**probe(G), **(judge(G) if judge else {})}
+            rows.append({"file": path.name, "kimg": kimg, "samples": args.samples, "seed": args.seed, **scores,
+                         "seconds": round(time.time() - t0, 1)})
+            print(f"{kimg:8.3f} kimg  FID {scores['fid']:7.2f}  KID {scores['kid']:.4f}  precision "
+                  f"{scores['precision']:.3f}  recall {scores['recall']:.3f}"
+                  + (f"  judge any-ratio {scores['judge_ratio']['any']:.2f}" if judge else ""), flush=True)
             save()
         save()
         plot(args.out.with_suffix(".png"), rows)

@@ -113,6 +113,74 @@ def oneshot(config_path: Path, outdir: Path, network: Path | None, parts: str | 
     click.echo(f"report: {path}")
 
 
+class _ThreatsCommand(VariadicOptionCommand):
+    variadic = ("--network", "--psi")
+
+
+@evaluate.command("train-judge")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="YAML JudgeConfig, e.g. configs/judge/threats-64.yaml (default: its values).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Judge file to write (.pt; its config and metrics also go to the same name with .json).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: torch's).")
+def train_judge_cmd(config_path: Path | None, out: Path, threads: int | None) -> None:
+    """Train the threat judge on simulator scans (never on generator output) and measure it."""
+    import torch
+
+    from baggan.config import load_config, to_dict
+    from baggan.evaluate.judge import JudgeConfig, save_judge, train_judge
+    from baggan.evaluate.report import to_jsonable
+    from baggan.io import write_json_atomic
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = load_config(config_path, JudgeConfig) if config_path else JudgeConfig()
+    model, metrics = train_judge(cfg)
+    save_judge(out, model, cfg, metrics)
+    write_json_atomic(out.with_suffix(".json"), to_jsonable({"config": to_dict(cfg), "metrics": metrics}), indent=2)
+    aps = ", ".join(f"{c} {v:.3f}" for c, v in metrics["ap"].items())
+    click.echo(f"judge: {out} (AP {aps}; look-alikes called a threat at p>=0.5: "
+               f"{100 * metrics['lookalike_any_p50']:.1f} %)")
+
+
+@evaluate.command("threats", cls=_ThreatsCommand)
+@click.option("--judge", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("checkpoints/judge-threats-64.pt"), show_default=True, help="Judge file.")
+@click.option("--network", "networks", multiple=True, metavar="[NAME=]FILE",
+              help="Generator file(s) to judge, optionally named (NAME=FILE); none: the simulator alone.")
+@click.option("--psi", "psis", multiple=True, type=float, help="Truncation psi values (default 1 and 0.7).")
+@click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Samples per generator and psi, and simulator scans.")
+@click.option("--reference", type=click.Choice(["windows", "scans"]), default="windows", show_default=True,
+              help="Simulator side: the judge's threat windows, or whole bags (for a whole-bag generator).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sample i uses latent seed SEED + i.")
+@click.option("--save-samples", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write each generator's samples as PNG folders here (for `evaluate realism --sets`).")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, …")
+def threats(judge: Path, networks: tuple[str, ...], psis: tuple[float, ...], n: int, reference: str, seed: int,
+            save_samples: Path | None, outdir: Path, device: str) -> None:
+    """Share of samples in which the judge is sure of each threat, against the simulator (threat recall ratio)."""
+    import math
+
+    from baggan.errors import UserError
+    from baggan.evaluate import resolve_device
+    from baggan.evaluate.threats import ThreatOptions, run_threats
+
+    named = []
+    for spec in networks:
+        name, sep, path = spec.partition("=")
+        name, path = (name, path) if sep else (Path(spec).stem, spec)
+        if not Path(path).is_file():
+            raise UserError(f"--network {path}: file not found")
+        named.append((name, path))
+    if any(not math.isfinite(p) or p < 0 for p in psis):
+        raise UserError(f"--psi: values must be finite and >= 0, got {list(psis)}")
+    opts = ThreatOptions(n=n, psis=tuple(psis) or ThreatOptions.psis, reference=reference, seed=seed)
+    path = run_threats(judge, named, opts, outdir, resolve_device(device), save_samples)
+    click.echo(f"report: {path}")
+
+
 def register(cli: click.Group) -> None:
     """Attach the `evaluate` group to the top-level command."""
     cli.add_command(evaluate)

@@ -170,7 +170,8 @@ def run_realism(sets: Sequence[str | Path], names: Sequence[str] | None, outdir:
         size = min(opts.kid_subset_size, max(2, min(len(feats[i]), len(feats[j])) // 2))
         kid = kid_from_features(feats[i], feats[j], opts.kid_subsets, size, opts.seed)
         comparisons.append({"a": names[i], "b": names[j], "fid": fid_from_features(feats[i], feats[j]),
-                            "kid": kid[0], "kid_std": kid[1], **histogram_distances(hists[i], hists[j])})
+                            "kid": kid[0], "kid_std": kid[1], **_precision_recall(feats[i], feats[j]),
+                            **histogram_distances(hists[i], hists[j])})
     set_info = [{"name": n, "path": str(s), "kind": kind, "scans": len(files), "used": len(imgs),
                  "materials": material_fractions(imgs)}
                 for n, s, (files, kind), imgs in zip(names, sets, listed, images)]
@@ -182,6 +183,15 @@ def run_realism(sets: Sequence[str | Path], names: Sequence[str] | None, outdir:
             "environment": rp.environment(str(device)), "seconds": time.time() - t0, "sets": set_info,
             "comparisons": comparisons}
     return rp.write_report(outdir, "realism", data, _markdown(data, list(figures)), figures)
+
+
+def _precision_recall(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Improved precision and recall of set b against set a (k = 3); NaN when a set has fewer than 4 scans."""
+    from baggan.evaluate.manifold import K_DEFAULT, precision_recall
+
+    if min(len(a), len(b)) <= K_DEFAULT:
+        return {"precision": float("nan"), "recall": float("nan")}
+    return precision_recall(a, b, K_DEFAULT)
 
 
 def _collage(images: Sequence[np.ndarray], names: Sequence[str], per_set: int):
@@ -239,12 +249,13 @@ def _markdown(data: dict, figures: Sequence[str]) -> str:
           f"{data['environment']['device']}, {data['seconds']:.0f} s. Reference: **{sets[0]['name']}**.\n",
           rp.markdown_table(["set", "path", "kind", "scans", "used"],
                             [[s["name"], f"`{s['path']}`", s["kind"], s["scans"], s["used"]] for s in sets]),
-          "\n## FID and KID (standard Inception-v3 pool3 features)\n",
-          rp.markdown_table(["A", "B", "FID", "KID × 10³"],
-                            [[c["a"], c["b"], rp.fmt(c["fid"]), rp.fmt_mean_std(c["kid"], c["kid_std"], 2, 1e3)]
-                             for c in comps]),
+          "\n## FID, KID, precision and recall (standard Inception-v3 pool3 features)\n",
+          rp.markdown_table(["A", "B", "FID", "KID × 10³", "precision of B", "recall of B"],
+                            [[c["a"], c["b"], rp.fmt(c["fid"]), rp.fmt_mean_std(c["kid"], c["kid_std"], 2, 1e3),
+                              rp.fmt(c["precision"], 3), rp.fmt(c["recall"], 3)] for c in comps]),
           "\nFID and KID are biased upward for small sets (FID strongly below ~2,000 scans); compare values only "
-          "at equal set sizes.\n",
+          "at equal set sizes. Precision / recall: improved precision and recall (Kynkäänniemi et al. 2019, k = 3): "
+          "the share of B inside A's k-NN manifold, and of A inside B's.\n",
           "## Intensity histograms\n",
           "W1: Wasserstein-1 distance between the channel's intensity distributions, in grey levels; "
           "HI: histogram intersection (1 = identical).\n",

@@ -1,4 +1,5 @@
-"""Realism during training: FID and KID of G_ema against the training images (split over processes)."""
+"""Realism during training: FID, KID and improved precision/recall of G_ema against the training images
+(split over processes)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def inception_extractor(device: torch.device) -> Extractor:
 
 
 class RealismProbe:
-    """FID and KID between `n` generated images (fixed latents) and at most `n` training images."""
+    """FID, KID, precision and recall between `n` generated images (fixed latents) and at most `n` training images."""
 
     def __init__(self, extractor: Extractor, images: TrainingImages, n: int, seed: int, procs: Processes,
                  batch: int = 32):
@@ -57,8 +58,9 @@ class RealismProbe:
 
     @torch.no_grad()
     def __call__(self, G: torch.nn.Module) -> dict[str, float]:
-        """{'fid', 'kid'} of generator G (const noise, no truncation) against the reals."""
+        """{'fid', 'kid', 'precision', 'recall'} of generator G (const noise, no truncation) against the reals."""
         from baggan.evaluate.fid import fid_from_features, kid_from_features
+        from baggan.evaluate.manifold import precision_recall
 
         reals = self.real_features()
         z_all = torch.randn([math.ceil(self.n / self.procs.world) * self.procs.world, G.z_dim],
@@ -72,7 +74,7 @@ class RealismProbe:
 
         fakes = self._features(fake, self.n)
         kid, _ = kid_from_features(reals, fakes, subsets=50, subset_size=min(1000, len(reals), len(fakes)))
-        return {"fid": fid_from_features(reals, fakes), "kid": kid}
+        return {"fid": fid_from_features(reals, fakes), "kid": kid, **precision_recall(reals, fakes)}
 
 
 __all__ = ["RealismProbe", "inception_extractor", "Extractor"]

@@ -61,6 +61,7 @@ PANELS = {
     "regularisers": ["D/r1_penalty", "G/pl_penalty", "D/gp"],
     "ADA": ["augment_p", "ada_rt"],
     "realism (lower is better)": ["fid", "kid"],
+    "precision / recall (higher is better)": ["precision", "recall"],
     "sample diversity (std across samples)": ["diversity", "diversity_real"],
     "speed (s/kimg)": ["sec_per_kimg", "cpu_sec_per_kimg"],
 }
