@@ -6,10 +6,13 @@ and visible* — it covers at least `min_area` of the image and its own attenuat
 `min_visibility` of the total along its pixels (`Scan.visibility`) — else 0.
 
 A classifier trained on windows alone learns colour statistics as much as shapes: on samples of a
-generator that draws only blobs it still "finds" threats. So each training batch also holds *look-alikes*
-labelled "no threat": windows blurred beyond recognition (Gaussian, sigma `blur` pixels at 64²) and
-windows whose tiles (`tile` pixels) are shuffled, rotated and mirrored — the same colours and strokes,
-no outline. `lookalike_rate` measures how often the judge is fooled by them.
+generator that draws only blobs it still "finds" threats, and on an untrained generator's colour fields
+it is sure of hammers. So each training batch also holds *look-alikes* labelled "no threat", four kinds
+in equal parts: windows blurred beyond recognition (Gaussian, sigma `blur` pixels at 64²); windows whose
+tiles (`tile` pixels) are shuffled, turned and mirrored — the same colours and strokes, no outline;
+smooth random colour fields (random colours on a 2-8 cell grid, cubic upsampling); and dark blobs
+(blurred ellipses in a window's darkest colour) on a blurred window — the stages a generator passes
+through before it draws outlines. `lookalike_any_p50` measures how often the judge is fooled by them.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class JudgeConfig:
     min_area: float = 0.02                      # visible: instance covers >= this share of the image ...
     min_visibility: float = 0.3                 # ... and holds >= this share of the attenuation on its pixels
     lookalikes: float = 0.3                     # share of each batch made look-alikes (label: no threat)
-    blur: tuple[float, float] = (3.0, 6.0)      # sigma range (pixels at 64²) of blurred look-alikes
+    blur: tuple[float, float] = (4.0, 8.0)      # sigma range (pixels at 64²) of blurred look-alikes
     tile: int = 8                               # tile side (pixels at 64²) of shuffled look-alikes
     width: int = 16                             # channels of the first stage (doubled per stage, 4 stages)
     epochs: int = 8
@@ -149,10 +152,41 @@ def tile_shuffled(images: np.ndarray, rng: np.random.Generator, tile: int) -> np
     return out
 
 
+def colour_fields(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Look-alikes: smooth random colour fields (uniform random RGB on a g x g grid, g in {2, 4, 8}, cubic upsampling)."""
+    out = []
+    for _ in range(n):
+        g = int(rng.choice([2, 4, 8]))
+        cells = rng.integers(0, 256, (g, g, 3)).astype(np.float32)
+        out.append(np.clip(cv2.resize(cells, (size, size), interpolation=cv2.INTER_CUBIC), 0, 255).astype(np.uint8))
+    return np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
+
+
+def dark_blobs(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Look-alikes: 1-3 soft ellipses in the image's darkest colour on the image blurred beyond recognition."""
+    n, s = images.shape[:2]
+    scale = s / 64.0
+    out = np.empty_like(images)
+    for i, im in enumerate(images):
+        base = cv2.GaussianBlur(im, (0, 0), 6.0 * scale, borderType=cv2.BORDER_REFLECT).astype(np.float32)
+        flat = im.reshape(-1, 3).astype(np.float32)
+        dark = flat[np.argsort(flat.sum(1))[:max(len(flat) // 50, 1)]].mean(0)
+        alpha = np.zeros((s, s), np.float32)
+        for _ in range(int(rng.integers(1, 4))):
+            centre = tuple(int(v) for v in rng.uniform(0.2 * s, 0.8 * s, 2))
+            axes = tuple(int(v) for v in rng.uniform(3 * scale, 20 * scale, 2))
+            cv2.ellipse(alpha, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        alpha = cv2.GaussianBlur(alpha, (0, 0), float(rng.uniform(0.7, 3.0)) * scale)[..., None]
+        out[i] = np.clip(base * (1 - alpha) + dark * alpha, 0, 255).astype(np.uint8)
+    return out
+
+
 def lookalikes(images: np.ndarray, rng: np.random.Generator, config: JudgeConfig) -> np.ndarray:
-    """Half blurred, half tile-shuffled look-alikes of `images` (in that order)."""
-    half = len(images) // 2
-    return np.concatenate([blurred(images[:half], rng, config.blur), tile_shuffled(images[half:], rng, config.tile)])
+    """Look-alikes of `images` in four equal parts (in this order): blurred, tile-shuffled, colour fields, dark
+    blobs."""
+    parts = np.array_split(np.arange(len(images)), 4)
+    return np.concatenate([blurred(images[parts[0]], rng, config.blur), tile_shuffled(images[parts[1]], rng, config.tile),
+                           colour_fields(len(parts[2]), images.shape[1], rng), dark_blobs(images[parts[3]], rng)])
 
 
 def render_set(config: JudgeConfig, sim: SimConfig, run_seed: int, n: int, progress: str | None = None
@@ -283,5 +317,5 @@ def load_judge(path: str | Path) -> tuple[JudgeNet, JudgeConfig, dict]:
 
 
 __all__ = ["JudgeConfig", "JudgeNet", "ConvStage", "visible_labels", "to_size", "blurred", "tile_shuffled",
-           "lookalikes", "render_set", "predict", "average_precision", "judge_metrics", "train_judge", "save_judge",
+           "colour_fields", "dark_blobs", "lookalikes", "render_set", "predict", "average_precision", "judge_metrics", "train_judge", "save_judge",
            "load_judge", "TRAIN_SEED", "VAL_SEED", "EVAL_SEED"]
