@@ -150,17 +150,18 @@ def rotated(vol: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def write_run(root: Path, n_bags: int = 2, geom: Geometry = FIXTURE_CONE, n_spectra: int = 2,
-              rotate: dict[int, float] | None = None, compress: bool = False) -> Path:
+              rotate: dict[int, float] | None = None, compress: bool = False, seed: int = 0) -> Path:
     """Write a fixture run under `root` (simulation_001...) and the scanner as root/scanner.yaml; returns that
-    YAML's path. `rotate` {bag number: degrees} makes DEBISim's rotated bags (labels saved before rotating)."""
+    YAML's path. Bag b is layout `100 seed + b`. `rotate` {bag number: degrees} makes DEBISim's rotated bags
+    (labels saved before rotating)."""
     spectra = col.default_spectra(2)[:n_spectra]
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for b in range(1, n_bags + 1):
         bag = root / f"simulation_{b:03d}"
-        vol = label_volume(b)
+        vol = label_volume(100 * seed + b)
         (bag / "ground_truth").mkdir(parents=True, exist_ok=True)
         write_fits(bag / "ground_truth" / "gt_label_image.fits.gz", vol, compress)
-        (bag / "sl_metadata.pyc").write_bytes(metadata(b))
+        (bag / "sl_metadata.pyc").write_bytes(metadata(100 * seed + b))
         (bag / "debisim_bag.log").write_text("DEBISIM fixture bag\n")
         scanned = rotated(vol, rotate[b]) if rotate and b in rotate else vol
         for view in VIEWS:
