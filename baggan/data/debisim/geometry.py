@@ -120,12 +120,14 @@ def path_factor(geom: Geometry) -> np.ndarray:
     return np.sqrt(1.0 + u[:, None] ** 2 + v[None, :] ** 2).astype(np.float32)
 
 
-def project_sum(values: np.ndarray, geom: Geometry, view: str) -> np.ndarray:
-    """Line integrals [det_u, det_v] of a volume of per-voxel values (per mm) along every ray of a view."""
+def project_sum(values: np.ndarray, geom: Geometry, view: str, lut: np.ndarray | None = None) -> np.ndarray:
+    """Line integrals [det_u, det_v] of a volume of per-voxel values (per mm) along every ray of a view; with
+    `lut`, the volume holds labels and a voxel's value is lut[label] (no float volume is made)."""
     vol = view_volume(values, view)
     out = np.zeros((geom.det_u, geom.det_v), np.float32)
     for d, ju, vu, jv, vv in ray_samples(geom, view, vol.shape):
-        out += vol[d][np.ix_(ju, jv)] * (vu[:, None] & vv[None, :])
+        sample = vol[d][np.ix_(ju, jv)]
+        out += (lut[sample] if lut is not None else sample) * (vu[:, None] & vv[None, :])
     return out * path_factor(geom) * np.float32(geom.voxel_mm)
 
 
