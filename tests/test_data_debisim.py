@@ -165,6 +165,13 @@ def test_fits_variants_read_natively(tmp_path):
     truncated.write_bytes((tmp_path / "plain.fits.gz").read_bytes()[:40])
     with pytest.raises(DataError, match=f"{truncated}: unreadable FITS file"):
         read_fits(truncated)
+    cut = tmp_path / "cut.fits"  # the header whole, the data cut short
+    cut.write_bytes((tmp_path / "plain.fits").read_bytes()[:2880 + 40])
+    with pytest.raises(DataError, match=f"{cut}: truncated FITS file"):
+        read_fits(cut)
+    scaled = tmp_path / "scaled.fits"  # BZERO-scaled unsigned data: astropy decodes it
+    write_fits(scaled, np.arange(6, dtype=np.uint16).reshape(2, 3) + 60000)
+    assert read_fits(scaled).tolist() == [[60000, 60001, 60002], [60003, 60004, 60005]]
 
 
 # ------------------------------------------------------------------------------------------------ the command

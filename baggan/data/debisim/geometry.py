@@ -131,21 +131,29 @@ def project_sum(values: np.ndarray, geom: Geometry, view: str, lut: np.ndarray |
     return out * path_factor(geom) * np.float32(geom.voxel_mm)
 
 
-def footprints(labels: np.ndarray, ids: list[int], geom: Geometry, view: str) -> dict[int, np.ndarray]:
-    """For each label id: the [det_u, det_v] mask of pixels whose ray meets a voxel of that label.
-
-    Only each object's bounding box is visited, and only the detector pixels that can see it.
-    """
+def object_boxes(labels: np.ndarray) -> list:
+    """Bounding boxes (slices, volume axes) of labels 1..max (None where absent): ndimage.find_objects."""
     from scipy import ndimage
 
+    return ndimage.find_objects(labels)
+
+
+def footprints(labels: np.ndarray, ids: list[int], geom: Geometry, view: str,
+               boxes: list | None = None) -> dict[int, np.ndarray]:
+    """For each label id: the [det_u, det_v] mask of pixels whose ray meets a voxel of that label.
+
+    Only each object's bounding box (`boxes` from `object_boxes`, computed if not given) is visited, and only
+    the detector pixels that can see it.
+    """
+    beam, ax_u = _axes(view)
     vol = view_volume(labels, view)
-    boxes = ndimage.find_objects(vol)
+    boxes = object_boxes(labels) if boxes is None else boxes
     out: dict[int, np.ndarray] = {}
     for label in ids:
         box = boxes[label - 1] if 0 < label <= len(boxes) else None
         if box is None:
             continue
-        (d0, d1), (u0, u1), (v0, v1) = ((s.start, s.stop) for s in box)
+        (d0, d1), (u0, u1), (v0, v1) = ((box[a].start, box[a].stop) for a in (beam, ax_u, 2))
         block = vol[d0:d1, u0:u1, v0:v1] == label
         mask = np.zeros((geom.det_u, geom.det_v), bool)
         for d, ju, vu, jv, vv in ray_samples(geom, view, vol.shape, range(d0, d1)):
@@ -167,4 +175,4 @@ def check_volume(shape: tuple[int, ...], geom: Geometry, where: str) -> None:
 
 
 __all__ = ["Geometry", "CONE", "PARALLEL", "PRESETS", "VIEWS", "ray_samples", "path_factor", "project_sum",
-           "footprints", "view_volume", "check_volume"]
+           "footprints", "object_boxes", "view_volume", "check_volume"]

@@ -28,7 +28,7 @@ from baggan.data.datasets import crop_resize, crop_resize_mask, label_from_insta
 from baggan.data.debisim import colour as col
 from baggan.data.debisim.files import (FIRST_OBJECT, TARGETS, BagObject, find_bags, read_fits, read_labels,
                                        read_metadata, read_view, view_files)
-from baggan.data.debisim.geometry import PRESETS, Geometry, check_volume, footprints, project_sum
+from baggan.data.debisim.geometry import PRESETS, Geometry, check_volume, footprints, object_boxes, project_sum
 from baggan.errors import DataError, UserError
 
 MIN_AGREEMENT = 0.8   # Pearson r between predicted and measured line integrals (coarse grid)
@@ -91,9 +91,12 @@ def agreement(labels: np.ndarray, objects: dict[int, BagObject], line_integrals:
     for i in range(mu.shape[0]):  # one slab of f rows at a time: the full mu volume is never held
         rows = padded_rows[i * f:(i + 1) * f]
         rows = rows[(rows >= 0) & (rows < h)]
-        slab = lut[np.clip(labels[rows], 0, len(lut) - 1)]
-        slab = np.pad(slab, ((0, 0), (pw // 2, pw - pw // 2), (pz // 2, pz - pz // 2)))
-        mu[i] = slab.reshape(len(rows), mu.shape[1], f, mu.shape[2], f).sum(axis=(0, 2, 4)) / f ** 3
+        if not len(rows):
+            continue
+        slab = np.take(lut, labels[rows[0]:rows[-1] + 1], mode="clip").sum(axis=0)
+        slab = np.pad(slab, ((pw // 2, pw - pw // 2), (pz // 2, pz - pz // 2)))
+        # an exact block mean (the padded size is a multiple of f): OpenCV's area resampling
+        mu[i] = cv2.resize(slab, (mu.shape[2], mu.shape[1]), interpolation=cv2.INTER_AREA) / f
     coarse = geom.coarse(f)
     predicted = project_sum(mu, coarse, view)
     measured = _pool(line_integrals, f)
@@ -164,7 +167,8 @@ def two_view_scans(bag: Path, run: _Run) -> list[tuple[np.ndarray, list[Instance
     first = {view: [cache.pop(p) if p in cache else read_view(p) for p in paths] for view, paths in files.items()}
     labels = read_labels(bag)
     check_volume(labels.shape, geom, str(bag / "ground_truth/gt_label_image.fits.gz"))
-    unlisted = sorted(int(l) for l in np.unique(labels) if l >= FIRST_OBJECT and int(l) not in objects)
+    boxes = object_boxes(labels)
+    unlisted = [i + 1 for i, b in enumerate(boxes) if b is not None and i + 1 >= FIRST_OBJECT and i + 1 not in objects]
     out = []
     for view, arrays in first.items():
         for path, a in zip(files[view], arrays):
@@ -177,7 +181,7 @@ def two_view_scans(bag: Path, run: _Run) -> list[tuple[np.ndarray, list[Instance
                             f"{MIN_AGREEMENT}; a bag rotated after its labels were saved?)")
         cal = run.calibration(len(arrays))
         image = cal.colour(arrays[0], arrays[1], smooth_px=HUE_SMOOTH_PX) if len(arrays) == 2 else cal.grey(arrays[0])
-        masks = footprints(labels, run.wanted(objects), geom, view)
+        masks = footprints(labels, run.wanted(objects), geom, view, boxes)
         image, instances = _resize(image, _instances(masks, objects, run.cat_ids), run.size)
         meta = {"bag": bag.name, "view": view, "source_files": [str(p.relative_to(bag)) for p in files[view]],
                 "geometry": geom.kind, "spectra": len(arrays), "agreement": round(r, 4),
