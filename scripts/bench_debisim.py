@@ -92,7 +92,7 @@ def stage_times(bag: Path) -> dict[str, float]:
     """Seconds of each stage of reading one bag, both views."""
     from baggan.data.debisim import colour as col
     from baggan.data.debisim.files import read_labels, read_metadata, read_view, view_files
-    from baggan.data.debisim.geometry import CONE, footprints
+    from baggan.data.debisim.geometry import CONE, footprints, object_boxes
     from baggan.data.debisim.prepare import HUE_SMOOTH_PX, agreement
 
     t: dict[str, float] = {}
@@ -108,12 +108,13 @@ def stage_times(bag: Path) -> dict[str, float]:
             t["views_fits_4"] += s
         views[view] = arrays
     cal, t["calibration"] = _timed(col.calibrate, col.default_spectra(2))
+    boxes, t["object_boxes"] = _timed(object_boxes, labels)
     for key in ("agreement_2", "footprints_2", "colour_2"):
         t[key] = 0.0
     ids = sorted(l for l in objects if l >= 4)
     for view, (a1, a2) in views.items():
         t["agreement_2"] += _timed(agreement, labels, objects, a2, CONE, view)[1]
-        t["footprints_2"] += _timed(footprints, labels, ids, CONE, view)[1]
+        t["footprints_2"] += _timed(footprints, labels, ids, CONE, view, boxes)[1]
         t["colour_2"] += _timed(lambda: cal.colour(a1, a2, smooth_px=HUE_SMOOTH_PX))[1]
     return t
 

@@ -381,11 +381,12 @@ def test_evaluation_recipe_on_the_fixture(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     data = json.loads((report / "realism.json").read_text())
     assert [s["kind"] for s in data["sets"]] == ["coco", "coco"] and data["comparisons"][0]["fid"] >= 0
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "resolution": 32, "steps": 2, "batch_size": 2, "lr": 0.01, "ratios": [0, 1], "seeds": [0], "num_real": 2,
-        "max_test": 2, "show": 1, "categories": ["H2O2", "ethanol"],
-        "models": [{"name": "deeplabv3", "depth": 18, "width": 8, "output_stride": 8, "head_channels": 8}]}))
+    preset = yaml.safe_load((Path(__file__).parents[1] / "configs/eval/downstream-debisim-fixture.yaml").read_text())
+    cfg = tmp_path / "tiny.yaml"  # the recipe's preset, cut down to two steps per run
+    cfg.write_text(yaml.safe_dump({**preset, "resolution": 32, "steps": 2, "batch_size": 2, "seeds": [0],
+                                   "ratios": [0, 1], "num_real": 2, "max_test": 2, "show": 1,
+                                   "models": [{"name": "deeplabv3", "depth": 18, "width": 8, "output_stride": 8,
+                                               "head_channels": 8}]}))
     out = tmp_path / "downstream"
     result = CliRunner().invoke(cli, ["evaluate", "downstream", "--config", str(cfg), "--real", str(sets["real"]),
                                       "--synthetic", str(sets["synthetic"]), "--test", str(sets["test"]),
