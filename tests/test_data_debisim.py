@@ -154,6 +154,20 @@ def test_hostile_metadata_pickle_is_refused_without_running(tmp_path, payload):
     assert not marker.exists() and not Path("/tmp/baggan-debisim-eval-marker").exists()
 
 
+@pytest.mark.parametrize("doc,message", [
+    ([1, 2], "metadata is not a dict of objects (got list)"),
+    ({"4": {"label": 4}}, "object '4': not an object dict with 'label' and 'material'"),
+    ({"4": {"label": "four", "material": "Al"}}, "object '4': label 'four' is not an integer"),
+    ({"6": {"label": 6, "material": "pvc", "lqd_flag": True, "lqd_param": {"lqd_material": "H2O2"}}},
+     "object '6': liquid container without lqd_param"),
+    ({"6": {"label": 6, "material": "pvc", "lqd_flag": True, "lqd_param": {"lqd_material": "x", "lqd_label": None}}},
+     "object '6': liquid label None is not an integer"),
+])
+def test_malformed_metadata_is_one_error_naming_the_record(doc, message):
+    with pytest.raises(DataError, match=f"^m.pyc: {message}".replace("(", r"\(").replace(")", r"\)")):
+        parse_metadata(doc, Path("m.pyc"))
+
+
 def test_fits_variants_read_natively(tmp_path):
     data = np.arange(24, dtype=">f4").reshape(2, 3, 4)
     for name, compress in (("plain.fits.gz", False), ("tiles.fits.gz", True), ("plain.fits", False)):
@@ -218,9 +232,10 @@ def test_prepare_writes_coco_that_pycocotools_and_coco_check_accept(run, tmp_pat
 
 def test_prepare_materials_size_and_colour(run, tmp_path):
     out = tmp_path / "out"
-    result = _prepare(run, out, "--view", "top", "--categories", "materials", "--size", "48")
+    result = _prepare(run, out, "--view", "top", "--categories", "materials", "--size", "48", "--polygons")
     assert result.exit_code == 0, result.output
     ds = CocoDataset(out)
+    assert all(isinstance(a["segmentation"], list) for a in ds.doc["annotations"])  # polygons, not RLE
     names = {c["id"]: c["name"] for c in ds.categories}
     assert [names[i] for i in range(1, 3)] == ["H2O2", "ethanol"] and {"Al", "Fe", "polyethylene"} <= set(
         names.values())

@@ -147,10 +147,11 @@ def prepare_pascal_part_cmd(annotations: str, images: str, category: str, outdir
 @click.option("--ct", is_flag=True, help="CT run: axial slices of recon_image_1 with their label slices.")
 @click.option("--ct-step", type=click.IntRange(min=1), default=10, show_default=True,
               help="With --ct: every N-th slice (those holding an object).")
+@click.option("--polygons", is_flag=True, help="Segmentations as COCO polygons instead of RLE.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (once the new one is complete).")
 def prepare_debisim_cmd(root: str, view: str | None, outdir: str, size: int | None, categories: str,
                         geometry_path: str | None, spectra: tuple[str, str] | None, skip_bad: bool, ct: bool,
-                        ct_step: int, overwrite: bool) -> None:
+                        ct_step: int, polygons: bool, overwrite: bool) -> None:
     """DEBISim run -> scans with per-pixel threat labels projected from its 3-D label volume."""
     from baggan.config import load_config
     from baggan.data.debisim.geometry import Geometry
@@ -162,7 +163,7 @@ def prepare_debisim_cmd(root: str, view: str | None, outdir: str, size: int | No
     views = ("top", "side") if view == "both" else (view or "top",)
     geometry = load_config(geometry_path, Geometry) if geometry_path else None
     result = prepare_debisim(root, outdir, views, size, geometry, spectra or None, categories, skip_bad, ct, ct_step,
-                             overwrite, report=lambda line: click.echo(line, err=True))
+                             overwrite, polygons=polygons, report=lambda line: click.echo(line, err=True))
     click.echo(f"wrote {result.scans} scans from {result.bags} DEBISim bags to {outdir}")
     if result.skipped:
         click.echo(f"skipped {len(result.skipped)} of {result.bags + len(result.skipped)} bags (--skip-bad): "

@@ -205,6 +205,14 @@ def _mu(value: Any) -> np.ndarray | None:
     return arr.astype(np.float64) if arr.ndim == 1 and arr.dtype.kind in "fiu" and len(arr) else None
 
 
+def _label(value: Any, where: str) -> int:
+    """A label id as int; DataError naming the record otherwise."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{where} {value!r} is not an integer") from None
+
+
 def parse_metadata(doc: Any, path: Path) -> dict[int, BagObject]:
     """The objects and liquids of a metadata dict {str(label): object dict}, by label id."""
     if not isinstance(doc, dict):
@@ -214,19 +222,14 @@ def parse_metadata(doc: Any, path: Path) -> dict[int, BagObject]:
         where = f"{path}: object {key!r}"
         if not isinstance(obj, dict) or "label" not in obj or "material" not in obj:
             raise DataError(f"{where}: not an object dict with 'label' and 'material'")
-        try:
-            label = int(obj["label"])
-        except (TypeError, ValueError):
-            raise DataError(f"{where}: label {obj['label']!r} is not an integer") from None
-        out[label] = BagObject(label, str(obj["material"]), "object", str(obj.get("shape", "?")), _mu(obj.get("mu_curve")))
+        label = _label(obj["label"], f"{where}: label")
+        out[label] = BagObject(label, str(obj["material"]), "object", str(obj.get("shape", "?")),
+                               _mu(obj.get("mu_curve")))
         if obj.get("lqd_flag"):
             lqd = obj.get("lqd_param")
             if not isinstance(lqd, dict) or "lqd_label" not in lqd or "lqd_material" not in lqd:
                 raise DataError(f"{where}: liquid container without lqd_param['lqd_label'/'lqd_material']")
-            try:
-                lqd_label = int(lqd["lqd_label"])
-            except (TypeError, ValueError):
-                raise DataError(f"{where}: liquid label {lqd['lqd_label']!r} is not an integer") from None
+            lqd_label = _label(lqd["lqd_label"], f"{where}: liquid label")
             out[lqd_label] = BagObject(lqd_label, str(lqd["lqd_material"]), "liquid", out[label].shape,
                                        _mu(lqd.get("mu_curve")))
     return out

@@ -76,10 +76,12 @@ def _pool(image: np.ndarray, f: int) -> np.ndarray:
 
 
 def agreement(labels: np.ndarray, objects: dict[int, BagObject], line_integrals: np.ndarray, geom: Geometry,
-              view: str) -> float:
-    """Pearson r between the line integrals predicted from the label volume and the measured ones (coarse)."""
+              view: str, max_label: int | None = None) -> float:
+    """Pearson r between the line integrals predicted from the label volume and the measured ones (coarse);
+    `max_label` (the largest label id, if known) saves a pass over the volume."""
     f = max(1, -(-max(labels.shape) // AGREEMENT_GRID))
-    lut = np.full(int(labels.max(initial=0)) + 1, MU_DEFAULT, np.float32)
+    max_label = int(labels.max(initial=0)) if max_label is None else max_label
+    lut = np.full(max(max_label, 0) + 1, MU_DEFAULT, np.float32)
     lut[0] = 0.0
     for label, obj in objects.items():
         if label < len(lut) and obj.mu_curve is not None and len(obj.mu_curve) > MU_INDEX:
@@ -164,18 +166,18 @@ def two_view_scans(bag: Path, run: _Run) -> list[tuple[np.ndarray, list[Instance
     cache = {probe: read_view(probe)}
     geom = run.geometry or detect_geometry(cache[probe].shape, probe)
     files = {view: view_files(bag, geom.file_view(view)) for view in run.views}
-    first = {view: [cache.pop(p) if p in cache else read_view(p) for p in paths] for view, paths in files.items()}
+    views = {view: [cache.pop(p) if p in cache else read_view(p) for p in paths] for view, paths in files.items()}
     labels = read_labels(bag)
     check_volume(labels.shape, geom, str(bag / "ground_truth/gt_label_image.fits.gz"))
     boxes = object_boxes(labels)
     unlisted = [i + 1 for i, b in enumerate(boxes) if b is not None and i + 1 >= FIRST_OBJECT and i + 1 not in objects]
     out = []
-    for view, arrays in first.items():
+    for view, arrays in views.items():
         for path, a in zip(files[view], arrays):
             if a.shape != (geom.det_u, geom.det_v):
                 raise DataError(f"{path}: view is {a.shape[0]}x{a.shape[1]}, the {geom.kind}-beam scanner's "
                                 f"detector is {geom.det_u}x{geom.det_v}")
-        r = agreement(labels, objects, arrays[-1], geom, view)
+        r = agreement(labels, objects, arrays[-1], geom, view, len(boxes))
         if r < MIN_AGREEMENT:
             raise DataError(f"{files[view][-1]}: the view does not match the label volume (correlation {r:.2f} < "
                             f"{MIN_AGREEMENT}; a bag rotated after its labels were saved?)")
@@ -222,9 +224,10 @@ def ct_scans(bag: Path, run: _Run) -> list[tuple[np.ndarray, list[Instance], dic
 def prepare_debisim(root: str | Path, outdir: str | Path, views: Sequence[str] = ("top",), size: int | None = None,
                     geometry: Geometry | None = None, spectra: Sequence[str | Path] | None = None,
                     categories: str = "threats", skip_bad: bool = False, ct: bool = False, ct_step: int = 10,
-                    overwrite: bool = False, progress: bool = True,
+                    overwrite: bool = False, progress: bool = True, polygons: bool = False,
                     report: Callable[[str], None] | None = None) -> PrepareResult:
-    """Convert one DEBISim run folder (see the module docstring); `report` receives one line per skipped bag."""
+    """Convert one DEBISim run folder (see the module docstring); segmentations as RLE, or as polygons with
+    `polygons`; `report` receives one line per skipped bag."""
     bags = find_bags(root)
     spec = tuple(col.read_spectrum(p) for p in spectra) if spectra else None
     result = PrepareResult()
@@ -251,7 +254,7 @@ def prepare_debisim(root: str | Path, outdir: str | Path, views: Sequence[str] =
             "source": str(root), "mode": "ct" if ct else "two-view", "views": list(views), "size": size,
             "spectra_files": [str(p) for p in spectra] if spectra else "built-in (Kramers, 55.8/58.8 keV)"}
     with staged_output(outdir, overwrite) as tmp:
-        writer = CocoWriter(tmp, cats, info)
+        writer = CocoWriter(tmp, cats, info, polygons=polygons)
         for bag in tqdm(bags, desc="debisim", unit="bag", disable=None if progress else True):
             try:
                 scans = ct_scans(bag, run) if ct else two_view_scans(bag, run)
