@@ -1,4 +1,4 @@
-"""`baggan simulate` (the built-in X-ray simulator) and `baggan prepare pidray|celebamask|pascal-part`."""
+"""`baggan simulate` (the built-in X-ray simulator) and `baggan prepare pidray|celebamask|pascal-part|debisim`."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def sim_overrides(config, threat_rate: float | None, windows: bool, classes: str
 
 @click.group()
 def prepare() -> None:
-    """Convert a public data set (PIDRay, CelebAMask-HQ, PASCAL-Part) into the toolkit's format."""
+    """Convert a public data set (PIDRay, CelebAMask-HQ, PASCAL-Part) or a DEBISim run into the toolkit's format."""
 
 
 @prepare.command("pidray")
@@ -127,6 +127,47 @@ def prepare_pascal_part_cmd(annotations: str, images: str, category: str, outdir
     n = prepare_pascal_part(annotations, images, category, outdir, size=size, margin=margin, limit=limit,
                             overwrite=overwrite)
     click.echo(f"wrote {n} PASCAL-Part {category} objects to {outdir}")
+
+
+@prepare.command("debisim")
+@click.option("--root", type=click.Path(file_okay=False), required=True,
+              help="DEBISim run folder holding simulation_001/, simulation_002/, ...")
+@click.option("--view", type=click.Choice(["top", "side", "both"]), default=None,
+              help="Two-view runs: which view(s) become scans (one scan per bag and view).")
+@click.option("--outdir", type=click.Path(file_okay=False), required=True)
+@click.option("--size", type=click.IntRange(16, 4096), default=None,
+              help="Resample every scan to size x size (default: the detector's grid as it is).")
+@click.option("--categories", type=click.Choice(["threats", "materials"]), default="threats", show_default=True,
+              help="threats: the target materials only; materials: also every other object, by material.")
+@click.option("--geometry", "geometry_path", type=click.Path(dir_okay=False), default=None,
+              help="YAML file with the scanner's Geometry fields (default: DEBISim's preset matching the view size).")
+@click.option("--spectra", type=click.Path(dir_okay=False), nargs=2, default=None,
+              help="The run's two DEBISim spectrum files (default: built-in 160 kV stand-ins, docs/datasets.md).")
+@click.option("--skip-bad", is_flag=True, help="Leave out bags that cannot be read (one line each) instead of stopping.")
+@click.option("--ct", is_flag=True, help="CT run: axial slices of recon_image_1 with their label slices.")
+@click.option("--ct-step", type=click.IntRange(min=1), default=10, show_default=True,
+              help="With --ct: every N-th slice (those holding an object).")
+@click.option("--polygons", is_flag=True, help="Segmentations as COCO polygons instead of RLE.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (once the new one is complete).")
+def prepare_debisim_cmd(root: str, view: str | None, outdir: str, size: int | None, categories: str,
+                        geometry_path: str | None, spectra: tuple[str, str] | None, skip_bad: bool, ct: bool,
+                        ct_step: int, polygons: bool, overwrite: bool) -> None:
+    """DEBISim run -> scans with per-pixel threat labels projected from its 3-D label volume."""
+    from baggan.config import load_config
+    from baggan.data.debisim.geometry import Geometry
+    from baggan.data.debisim.prepare import prepare_debisim
+    from baggan.errors import UserError
+
+    if not ct and view is None:
+        raise UserError("--view is required (top, side or both) unless --ct")
+    views = ("top", "side") if view == "both" else (view or "top",)
+    geometry = load_config(geometry_path, Geometry) if geometry_path else None
+    result = prepare_debisim(root, outdir, views, size, geometry, spectra or None, categories, skip_bad, ct, ct_step,
+                             overwrite, polygons=polygons, report=lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {result.scans} scans from {result.bags} DEBISim bags to {outdir}")
+    if result.skipped:
+        click.echo(f"skipped {len(result.skipped)} of {result.bags + len(result.skipped)} bags (--skip-bad): "
+                   f"{', '.join(result.skipped)}")
 
 
 def register(cli: click.Group) -> None:

@@ -123,22 +123,39 @@ def _colour_table(contrast: float) -> np.ndarray:
     z = np.linspace(0.0, 2.0, _Z_LEVELS, dtype=np.float32)[:, None, None]
     w1, w2 = np.clip(z, 0, 1), np.clip(z - 1, 0, 1)
     absorb = _ABSORB[0] * (1 - w1) + _ABSORB[1] * (w1 - w2) + _ABSORB[2] * w2  # (Z, 1, 3)
-    a = contrast * (np.arange(_A_LEVELS, dtype=np.float32) * _A_STEP)[None, :, None]
-    rgb = np.exp(-a / (1.0 + a / _SATURATION) * absorb)
+    a = (np.arange(_A_LEVELS, dtype=np.float32) * _A_STEP)[None, :, None]
+    rgb = np.exp(-display_density(a, contrast) * absorb)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(-1, 3)
+
+
+def display_density(a: np.ndarray, contrast: float = 1.0) -> np.ndarray:
+    """The displayed optical density D = c A / (1 + c A / 3) of an attenuation A (module docstring)."""
+    ca = contrast * a
+    return ca / (1.0 + ca / _SATURATION)
+
+
+def starvation(a_lo: np.ndarray, log_floor_lo: np.ndarray | float) -> np.ndarray:
+    """In [0, 1]: how nearly the low energy is stopped (A'_lo within 1.5 of its ceiling -ln floor)."""
+    return np.clip(a_lo + log_floor_lo + 1.5, 0.0, 1.0)
+
+
+def colour_attenuation(a_lo: np.ndarray, a_hi: np.ndarray, starved: np.ndarray, contrast: float = 1.0,
+                       smooth_px: float = 0.0) -> np.ndarray:
+    """RGB uint8 image from low/high line integrals on this module's 40/80 keV scale and the starvation
+    (`starvation`) of the low energy: hue from the ratio, brightness from A'_hi (module docstring)."""
+    z = hue_coordinate(_blur(a_lo, smooth_px), _blur(a_hi, smooth_px))
+    z += (2.0 - z) * starved
+    zi = (z * ((_Z_LEVELS - 1) / 2.0) + 0.5).astype(np.int32)
+    ai = np.clip(a_hi * (1.0 / _A_STEP) + 0.5, 0, _A_LEVELS - 1).astype(np.int32)
+    return np.take(_colour_table(float(contrast)), zi * _A_LEVELS + ai, axis=0)
 
 
 def pseudo_colour(t_lo: np.ndarray, t_hi: np.ndarray, floor_lo: np.ndarray, contrast: float = 1.0,
                   smooth_px: float = 0.0) -> np.ndarray:
     """RGB uint8 image from measured low/high transmissions and the low-energy floor (module docstring)."""
     a_lo = -np.log(t_lo)
-    a_hi = -np.log(t_hi)
-    z = hue_coordinate(_blur(a_lo, smooth_px), _blur(a_hi, smooth_px))
-    starved = np.clip((a_lo + np.log(floor_lo) + 1.5), 0.0, 1.0)
-    z += (2.0 - z) * starved
-    zi = (z * ((_Z_LEVELS - 1) / 2.0) + 0.5).astype(np.int32)
-    ai = np.minimum(a_hi * (1.0 / _A_STEP) + 0.5, _A_LEVELS - 1).astype(np.int32)
-    return np.take(_colour_table(float(contrast)), zi * _A_LEVELS + ai, axis=0)
+    return colour_attenuation(a_lo, -np.log(t_hi), starvation(a_lo, np.log(floor_lo)), contrast, smooth_px)
 
 
-__all__ = ["attenuation", "material_map", "measure", "hue_coordinate", "pseudo_colour"]
+__all__ = ["attenuation", "material_map", "measure", "hue_coordinate", "display_density", "starvation",
+           "colour_attenuation", "pseudo_colour"]
