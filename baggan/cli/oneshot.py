@@ -78,8 +78,8 @@ def register(cli: click.Group) -> None:
     @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
                   help="Sample: a real scan, projected into W+ (GAN inversion). Repeatable.")
     @click.option("--mask", "masks", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Single-channel PNG of category ids (0 background, 255 not annotated); the k-th --mask "
-                       "belongs to the k-th --seed/--ws/--image.")
+                  help="Mask: id PNG (0 background, 255 not annotated), palette PNG, LabelMe or COCO/CVAT JSON "
+                       "(docs/oneshot.md); the k-th --mask belongs to the k-th --seed/--ws/--image.")
     @click.option("--method", type=click.Choice(["swav", "simclr", "kmeans", "datasetgan", "repurpose-mlp",
                                                  "repurpose-fcn"]),
                   help="swav/simclr/kmeans: a segmenter on the codes of --hfc (default: the method --hfc was "
@@ -111,6 +111,7 @@ def register(cli: click.Group) -> None:
                 out: Path, device: str) -> None:
         """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
         from baggan.data.labelsets import get_label_set
+        from baggan.data.mask_formats import SampleRef
         from baggan.errors import TrainingDiverged, UserError
         from baggan.evaluate import resolve_device
         from baggan.oneshot import (fit_samples, file_sha256, fit_sheet, generated_sample, predict_categories,
@@ -154,13 +155,13 @@ def register(cli: click.Group) -> None:
                 scan, note = load_scan(value, res, resize)
                 if note:
                     click.echo(f"note: {note}; its mask is resized too (nearest)", err=True)
-                mask = read_mask(mask_path, res, ls, resize=note is not None)
+                mask = read_mask(mask_path, res, ls, resize=note is not None, sample=SampleRef(name=Path(value).name))
                 click.echo(f"projecting {value} ({pcfg.steps} steps)")
                 s = projected_sample(gen, scan, mask, f"image {Path(value).name}", str(mask_path), pcfg, D)
                 click.echo(f"  reconstruction: PSNR {s.projection.psnr:.2f} dB, SSIM {s.projection.ssim:.4f}")
             else:
                 ws = ws_from_seed(G, [value], psi, class_idx) if kind == "seed" else read_ws(value, G.num_ws, G.w_dim)
-                mask = read_mask(mask_path, res, ls)
+                mask = read_mask(mask_path, res, ls, sample=SampleRef(seed=value) if kind == "seed" else None)
                 s = generated_sample(gen, ws, mask, f"{kind} {value}" if kind == "seed" else f"ws {Path(value).name}",
                                      str(mask_path))
             samples.append(s)
