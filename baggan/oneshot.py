@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -181,15 +181,15 @@ def build_classifier(method: str, gen: StyleGANFeatureGenerator, encoder: PixelE
 
 
 def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None,
-                samples: Sequence[AnnotatedSample], cfg: OneShotConfig,
-                progress: bool = True) -> tuple[PixelClassifier, list[int], list[float]]:
+                samples: Sequence[AnnotatedSample], cfg: OneShotConfig, progress: bool = True,
+                on_epoch: Callable[[int, float], None] | None = None) -> tuple[PixelClassifier, list[int], list[float]]:
     """(fitted PixelClassifier, class → category table, loss per epoch) from the annotated samples."""
     from hfc.oneshot import Annotation, fit
 
     table = class_table([s.mask for s in samples])
     model = build_classifier(method, gen, encoder, len(table), cfg).to(gen.device)
     annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features)) for s in samples]
-    history = fit(model, gen, annotations, cfg, progress=progress)
+    history = fit(model, gen, annotations, cfg, progress=progress, on_epoch=on_epoch)
     return model, table, history
 
 
@@ -208,6 +208,21 @@ def training_iou(mask: np.ndarray, pred: np.ndarray, table: Sequence[int]) -> fl
     keep = gt != IGNORE
     cm = confusion_matrix(gt[keep], pr[keep], len(table))
     return float(mean_iou(iou_from_confusion(cm)))
+
+
+def segmenter_meta(label_set: LabelSet, table: Sequence[int], method: str, segmenter: str, epochs: int,
+                   network: str | Path, hfc: str | Path | None, samples: Sequence[AnnotatedSample], psi: float,
+                   history: Sequence[float], ious: Sequence[float]) -> dict:
+    """The metadata a fitted segmenter file carries (what `baggan synthesize` reads, and where it came from)."""
+    projections = [s.projection for s in samples if s.projection is not None]
+    return {
+        "label_set": label_set.name, "class_to_category": list(table),
+        "categories": [label_set.names[c - 1] for c in table[1:]], "method": method, "segmenter": segmenter,
+        "epochs": epochs, "generator": str(network), "generator_sha256": file_sha256(network),
+        "hfc": str(hfc) if hfc is not None else "", "samples": [s.source for s in samples],
+        "masks": [s.mask_path for s in samples], "psi": psi, "final_loss": history[-1], "training_iou": list(ious),
+        "projection_psnr": [p.psnr for p in projections], "projection_ssim": [p.ssim for p in projections],
+    }  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------

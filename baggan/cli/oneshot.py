@@ -114,8 +114,8 @@ def register(cli: click.Group) -> None:
         from baggan.data.mask_formats import SampleRef
         from baggan.errors import TrainingDiverged, UserError
         from baggan.evaluate import resolve_device
-        from baggan.oneshot import (fit_samples, file_sha256, fit_sheet, generated_sample, predict_categories,
-                                    projected_sample, read_mask, read_ws, training_iou, ws_from_seed)
+        from baggan.oneshot import (fit_samples, fit_sheet, generated_sample, predict_categories, projected_sample,
+                                    read_mask, read_ws, segmenter_meta, training_iou, ws_from_seed)
         from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
         from baggan.stylegan2.projector import ProjectorConfig, load_scan
         from hfc.config import OneShotConfig
@@ -174,15 +174,8 @@ def register(cli: click.Group) -> None:
             raise UserError(str(e)) from None
         preds = [predict_categories(model, s, table, res) for s in samples]
         ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
-        projections = [s.projection for s in samples if s.projection is not None]
-        meta = {
-            "label_set": ls.name, "class_to_category": table, "categories": [ls.names[c - 1] for c in table[1:]],
-            "method": method, "segmenter": seg_name if encoder is not None else method, "epochs": epochs,
-            "generator": str(network), "generator_sha256": file_sha256(network), "hfc": str(hfc) if encoder else "",
-            "samples": [s.source for s in samples], "masks": [s.mask_path for s in samples],
-            "psi": psi, "final_loss": history[-1], "training_iou": ious,
-            "projection_psnr": [p.psnr for p in projections], "projection_ssim": [p.ssim for p in projections],
-        }  # fmt: skip
+        meta = segmenter_meta(ls, table, method, seg_name if encoder is not None else method, epochs, network,
+                              hfc if encoder is not None else None, samples, psi, history, ious)
         save_classifier(out, model, meta)
         sheet = out.with_suffix(".png")
         fit_sheet(sheet, samples, preds, ious, ls,
