@@ -44,7 +44,7 @@ def create_app(session: LabelSession, debug: bool = False) -> Flask:
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = int(session.settings.max_upload_mb * 2**20)
     jobs = Jobs(debug)
-    app.extensions["baggan.jobs"] = jobs
+    app.extensions["baggan.jobs"], app.extensions["baggan.session"] = jobs, session
 
     @app.errorhandler(UserError)
     def user_error(e: UserError):
