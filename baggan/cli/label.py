@@ -31,6 +31,8 @@ def label_cmd(ctx: click.Context, network: Path, hfc: Path, workdir: Path, host:
               seg_name: str, hidden: int, epochs: int, previews: int, preview_seed: int, project_steps: int,
               max_upload_mb: float, device: str) -> None:
     """Annotate a generated (or projected) scan in the browser, fit the one-shot segmenter, export a data set."""
+    import threading
+
     from baggan.errors import UserError
     from baggan.label.app import create_app, serve
     from baggan.label.session import LabelSession, LabelSettings
@@ -50,6 +52,7 @@ def label_cmd(ctx: click.Context, network: Path, hfc: Path, workdir: Path, host:
         server = serve(create_app(session, debug=bool(ctx.obj and ctx.obj.get("debug"))), host, port)
     except OSError as e:
         raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    threading.Thread(target=session.warm_up, daemon=True).start()
     click.echo(f"annotator: http://{host}:{server.server_port}/  (work folder {session.workdir}; Ctrl+C stops it)")
     server.serve_forever()
 

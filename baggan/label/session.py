@@ -92,6 +92,16 @@ class LabelSession:
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         self.fits = 0
 
+    def warm_up(self) -> None:
+        """Import and initialise what the first fit needs (the optimiser, the pictures) before the first click."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+
+        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # its first construction imports torch._dynamo
+        self.render(torch.zeros(1, self.G.num_ws, self.G.w_dim))
+
     # ------------------------------------------------------------------------------------------------
     # Paths: nothing outside the work folder.
 

@@ -4,7 +4,7 @@
 "use strict";
 
 const S = {
-  info: null, R: 0, ids: null, scan: null, sample: null, cat: 3, tool: "brush", size: 3, opacity: 0.55,
+  info: null, R: 0, ids: null, scan: null, sample: null, cat: 3, tool: "brush", size: 3, opacity: 0.6,
   undo: [], redo: [], view: { scale: 1, ox: 0, oy: 0 }, poly: [], drawing: false, last: null, pan: null,
   space: false, hover: null, lut: null, fits: 0, savedIds: null,
 };
@@ -359,6 +359,7 @@ function showShots(shots) {
 
 function showPreviews(result) {
   S.fits += 1;
+  S.lastFit = result;
   const box = $("previews");
   box.innerHTML = "";
   result.previews.forEach((p) => {
