@@ -147,6 +147,8 @@ def test_bad_requests_are_one_line_errors(app):
         (c.post("/api/fit", json={"shots": "all"}), 400, "shots must be a list of sample names"),
         (c.post("/api/export", json={"n": 5}), 400, "nothing to export yet: fit a segmenter first"),
         (c.get("/api/jobs/99"), 404, "no job 99"),
+        (c.post("/api/upload", data={"scan": (io.BytesIO(b"x"), "a.png")}, headers={"Origin": "http://evil.example"}),
+         403, "cross-origin request from http://evil.example refused"),
         (c.get("/api/nothing"), 404, "Not Found"),
     ]
     for r, status, message in cases:

@@ -1,13 +1,14 @@
 """The annotator's web app (Flask): the page and its assets from the package, work-folder files, a JSON API.
 
 Every error is a JSON object {"error": "one line"} with a 4xx status for what a page sent (400 bad request,
-403 a path outside the work folder, 404 nothing there, 409 busy, 413 upload too large) and 500 otherwise.
+403 a path outside the work folder or a POST from another site, 404 nothing there, 409 busy, 413 upload too large) and 500 otherwise.
 Uploads are decoded as images or read as JSON / PNG masks; nothing a page sends is ever unpickled.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
@@ -45,6 +46,13 @@ def create_app(session: LabelSession, debug: bool = False) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = int(session.settings.max_upload_mb * 2**20)
     jobs = Jobs(debug)
     app.extensions["baggan.jobs"], app.extensions["baggan.session"] = jobs, session
+
+    @app.before_request
+    def same_origin():
+        """Refuse a POST another site's page makes (a form posted to 127.0.0.1 from elsewhere)."""
+        origin = request.headers.get("Origin")
+        if request.method == "POST" and origin and urlsplit(origin).netloc != request.host:
+            raise Outside(f"cross-origin request from {origin} refused")
 
     @app.errorhandler(UserError)
     def user_error(e: UserError):
