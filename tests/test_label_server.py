@@ -5,8 +5,13 @@ path traversal, oversize upload, unknown category, malformed JSON, a busy job, a
 import base64
 import io
 import json
+import os
 import pickle
+import subprocess
+import sys
 import threading
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,3 +174,24 @@ def test_one_job_at_a_time():
 def test_the_command_refuses_missing_files_in_one_line(pieces, tmp_path):  # noqa: F811 - pytest fixture
     r = CliRunner().invoke(cli, ["label", "--network", str(tmp_path / "nope.pt"), "--hfc", str(pieces[1])])
     assert r.exit_code == 2 and "--network" in r.stderr and "nope.pt: file not found" in r.stderr
+
+
+def test_the_command_serves_the_page_on_localhost(pieces, tmp_path):  # noqa: F811 - pytest fixture
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen([sys.executable, "-m", "baggan", "label", "--network", str(pieces[0]), "--hfc",
+                             str(pieces[1]), "--workdir", str(tmp_path / "w"), "--port", "0", "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("annotator: http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split()[1]
+        with urllib.request.urlopen(url) as r:
+            assert b'<canvas id="view"' in r.read()
+        with urllib.request.urlopen(url + "static/app.js") as r:
+            assert b"window.baggan = S" in r.read()
+        with urllib.request.urlopen(url + "api/info") as r:
+            assert json.load(r)["resolution"] == 16
+    finally:
+        proc.terminate()
+        proc.wait(10)
