@@ -49,8 +49,8 @@ def main() -> None:
                     help="'x,y x,y ...' in scan pixels; repeatable [a box in the scan's middle]")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=200)
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=LabelSettings.epochs)
+    ap.add_argument("--hidden", type=int, default=LabelSettings.hidden)
     ap.add_argument("--img", default="docs/img", help="folder of the screenshots")
     ap.add_argument("--out", default="docs/benchmarks/label_fit.json")
     args = ap.parse_args()
@@ -91,7 +91,10 @@ def main() -> None:
                 "server's job seconds (fit, fit + previews) beside them",
         "command": "python scripts/bench_label.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
                                                              (("network", args.network), ("hfc", args.hfc),
-                                                              ("repeats", args.repeats), ("threads", args.threads))),
+                                                              ("seed", args.seed), ("category", args.category),
+                                                              ("hidden", args.hidden), ("repeats", args.repeats),
+                                                              ("threads", args.threads)))
+                   + "".join(f" --polygon '{' '.join(f'{x},{y}' for x, y in p)}'" for p in args.polygon or []),
         "code": _code_version(),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": args.threads,
                     "load_average": [round(v, 2) for v in os.getloadavg()]},

@@ -19,7 +19,8 @@ import click
 @click.option("--label-set", default="pidray", show_default=True, help="Label set of the categories.")
 @click.option("--segmenter", "seg_name", type=click.Choice(["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"]),
               default="fcn3", show_default=True, help="Segmenter fitted on the HFC codes.")
-@click.option("--hidden", default=128, show_default=True, help="Width of the segmenter's hidden layers.")
+@click.option("--hidden", default=64, show_default=True,
+              help="Width of the segmenter's hidden layers (the quick-start's; `oneshot fit` uses the paper's 128).")
 @click.option("--epochs", default=200, show_default=True, help="Epochs of each fit.")
 @click.option("--previews", default=16, show_default=True, help="Seeds the fitted segmenter is shown on.")
 @click.option("--preview-seed", default=100, show_default=True, help="First preview seed (annotated ones skipped).")
