@@ -321,6 +321,7 @@ function loadSample(view) {
   const img = new Image();
   img.onload = () => { S.scan = img; fitView(); canvas.dataset.sample = view.name; };
   img.src = view.scan;
+  if (view.source.source === "seed") { $("seed").value = view.source.seed; $("psi").value = view.source.psi; }
   const src = view.source.source === "seed" ? `seed ${view.source.seed}, ψ ${view.source.psi}`
     : `projected ${view.source.original} (PSNR ${view.source.psnr} dB)`;
   $("sample-name").textContent = `${view.name}: ${src}`;
