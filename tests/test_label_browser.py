@@ -1,5 +1,5 @@
-"""`baggan label` in headless Chromium: a stroke painted with mouse events (plus polygon, fill, eraser, undo/redo and
-the keyboard shortcuts) is saved pixel for pixel; Fit shows the previews; Fix and refit adds a shot; Export links
+"""`baggan label` in headless Chromium: a stroke painted with mouse events (plus polygon, fill, eraser, undo/redo, zoom,
+pan and the keyboard shortcuts) is saved pixel for pixel; Fit shows the previews; Fix and refit adds a shot; Export links
 its contact sheet. Skipped, with the reason, where Debian's chromium / chromium-driver or selenium are missing."""
 
 import urllib.request
@@ -59,6 +59,15 @@ def test_painting_is_saved_pixel_for_pixel(page, tmp_path):
     page.clicks([(12, 8)])
     expected[8, 12] = 0
 
+    before = page.js("return [baggan.view.scale, baggan.view.ox, baggan.view.oy]")
+    page.keys("z", "z")  # zoom in twice, then pan: painting still lands on the pixel under the pointer
+    page.pan(-37, 23)
+    after = page.js("return [baggan.view.scale, baggan.view.ox, baggan.view.oy]")
+    assert after[0] == pytest.approx(before[0] * 1.25**2) and after[1:] != before[1:]
+    page.keys("b", "-")
+    page.clicks([(6, 7), (7, 7)])
+    expected[7, 6:8] = KNIFE
+
     page.save()
     np.testing.assert_array_equal(read_label_png(page.workdir / "masks" / f"{name}.png"), expected)
     sidecar = read_json(page.workdir / "masks" / f"{name}.json")
@@ -84,3 +93,16 @@ def test_export_links_the_contact_sheet(page):
     url = page.export(5, 3)
     with urllib.request.urlopen(url) as r:
         assert r.status == 200 and r.read()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_uploaded_scan_is_projected_with_progress(page, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from baggan.io import write_image_atomic
+
+    write_image_atomic(tmp_path / "bag.png", np.random.default_rng(1).integers(0, 255, (16, 16, 3), np.uint8))
+    page.driver.find_element(By.ID, "upload").send_keys(str(tmp_path / "bag.png"))
+    page.until(lambda: page.js("return document.getElementById('view').dataset.sample") == "upload-bag", 120)
+    assert page.js("return document.getElementById('upload-bar').lastElementChild.textContent") == \
+        "projecting: step 5/5"
+    assert "projected bag.png (PSNR" in page.js("return document.getElementById('sample-name').textContent")

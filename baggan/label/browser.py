@@ -117,6 +117,16 @@ class Page:
             chain.move_to_element_with_offset(canvas, *self.offset(*p))
         chain.release().perform()
 
+    def pan(self, dx: int, dy: int) -> None:
+        """Drag the view by (dx, dy) screen points with the space bar held."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+
+        canvas = self.driver.find_element(By.ID, "view")
+        self.js("document.getElementById('view').focus()")
+        ActionChains(self.driver, duration=20).key_down(" ").move_to_element(canvas).click_and_hold() \
+            .move_by_offset(dx, dy).release().key_up(" ").perform()
+
     def clicks(self, points: Sequence[tuple[int, int]]) -> None:
         """Click scan pixels one after the other."""
         for p in points:
