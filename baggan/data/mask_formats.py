@@ -32,7 +32,6 @@ from baggan.errors import DataError
 IGNORE = 255  # not annotated
 BACKGROUND_NAMES = ("background", "_background_", "bg")
 IGNORE_NAMES = ("__ignore__", "ignore", "not annotated", "unannotated", "void")
-FORMATS = ("id-png", "palette-png", "labelme", "coco")
 
 
 @dataclass(frozen=True)
@@ -207,7 +206,7 @@ def _coco(doc: dict, where: str, label_set: LabelSet, sample: SampleRef | None) 
 
 
 def sniff(data: bytes) -> str:
-    """Which of FORMATS the bytes are in ('png' for either PNG kind); DataError-free: 'unknown' if none."""
+    """The kind of a mask file's bytes: 'png' (id or palette), 'labelme', 'coco', or 'unknown'."""
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return "png"
     try:
@@ -256,7 +255,7 @@ def fit_to(mask: np.ndarray, resolution: int, where: str, label_set: LabelSet, r
 
 def read_mask_file(path: str | Path, resolution: int, label_set: LabelSet, sample: SampleRef | None = None,
                    resize: bool = False) -> np.ndarray:
-    """Category-id map [R, R] int64 from a mask file in any of FORMATS; DataError naming the file and problem."""
+    """Category-id map [R, R] int64 from an id/palette PNG, LabelMe or COCO JSON file; DataError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: label map not found")

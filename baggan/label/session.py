@@ -18,12 +18,16 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from baggan.errors import UserError
 from baggan.label.jobs import Report, Work
+
+if TYPE_CHECKING:
+    from hfc.oneshot import PixelClassifier
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}")
 SEED_NAME = re.compile(r"seed(\d{4,10})_psi(-?\d+\.\d\d)")
@@ -90,7 +94,6 @@ class LabelSession:
         self.workdir = Path(workdir).resolve()
         for sub in SUBDIRS:
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
-        self.fits = 0
 
     def warm_up(self) -> None:
         """Import and initialise what the first fit needs (the optimiser, the pictures) before the first click."""
@@ -321,7 +324,7 @@ class LabelSession:
         preds = [predict_categories(model, s, table, self.resolution) for s in samples]
         ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
         out = self.workdir / "fit" / "segmenter.pt"
-        psi = next((self.source(n)["psi"] for n in names if self.source(n)["source"] == "seed"), 0.7)
+        psi = next((src["psi"] for src in map(self.source, names) if src["source"] == "seed"), 0.7)
         meta = segmenter_meta(self.label_set, table, self.method, self.settings.segmenter, epochs, self.network,
                               self.hfc, samples, psi, history, ious)
         save_classifier(out, model, meta)
@@ -329,13 +332,13 @@ class LabelSession:
                   f"{self.method}+{self.settings.segmenter}: {len(samples)}-shot, {epochs} epochs")
         report(0.8, "predicting the preview seeds")
         previews = self._previews(model, table, psi, names, report)
-        self.fits += 1
         return {"segmenter": "fit/segmenter.pt", "sheet": self.url(out.with_suffix(".png")), "shots": names,
                 "categories": meta["categories"], "training_iou": [round(v, 4) for v in ious],
                 "final_loss": round(history[-1], 5), "fit_seconds": round(fit_seconds, 3),
                 "seconds": round(time.perf_counter() - t0, 3), "previews": previews}
 
-    def _previews(self, model, table: list[int], psi: float, shots: list[str], report: Report) -> list[dict]:
+    def _previews(self, model: PixelClassifier, table: list[int], psi: float, shots: list[str],
+                  report: Report) -> list[dict]:
         """The fitted model's predictions on `previews` seeds from preview_seed on (annotated ones skipped)."""
         from baggan.data.xray.preview import overlay
         from baggan.io import write_image_atomic
