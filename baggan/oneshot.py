@@ -7,7 +7,8 @@ An annotated sample is a generated scan plus a mask of category ids aligned with
   * a real scan + its mask: the scan is projected into W+ (baggan.stylegan2.projector) and the hidden
     features of the projection are used; the mask stays aligned because the projection reproduces
     the scan's geometry.
-Masks are single-channel PNGs of category ids of a label set (0 = background, 255 = not annotated).
+Masks are category ids of a label set (0 = background, 255 = not annotated), from an id PNG, a palette PNG,
+LabelMe or COCO JSON (baggan.data.mask_formats).
 The segmenter's classes are background plus the categories the masks use, in id order; the fitted
 file's metadata records the class → category table that `baggan synthesize` reads.
 """
@@ -17,12 +18,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 
 from baggan.data.labelsets import LabelSet
+from baggan.data.mask_formats import IGNORE, SampleRef, read_mask_file
 from baggan.errors import DataError, UserError
 from baggan.stylegan2.features import StyleGANFeatureGenerator
 from baggan.stylegan2.networks import Discriminator, Generator
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
 HFC_METHODS = ("swav", "simclr", "kmeans")  # an HFC encoder (--hfc) trained with this method + a segmenter
 RAW_METHODS = {"datasetgan": "datasetgan", "repurpose-mlp": "repurpose_mlp", "repurpose-fcn": "repurpose_fcn"}
 METHODS = HFC_METHODS + tuple(RAW_METHODS)
-IGNORE = 255  # mask value of unannotated pixels (left out of the loss)
 
 
 @dataclass
@@ -107,28 +108,11 @@ def read_ws(spec: str, num_ws: int, w_dim: int) -> torch.Tensor:
     return data[row : row + 1]
 
 
-def read_mask(path: str | Path, resolution: int, label_set: LabelSet, resize: bool = False) -> np.ndarray:
-    """Category-id map [R, R] int64 from a single-channel PNG; UserError for a wrong size, colours or unknown ids."""
-    import cv2
-
-    from baggan.io import read_label_png
-
-    mask = read_label_png(path)
-    colour = cv2.imread(str(path), cv2.IMREAD_COLOR)  # read_label_png keeps the first channel of a colour PNG
-    if colour is not None and not (np.array_equal(colour[..., 0], colour[..., 1]) and
-                                   np.array_equal(colour[..., 0], colour[..., 2])):
-        raise DataError(f"{path}: a colour mask; give a single-channel PNG whose pixel values are category ids")
-    h, w = mask.shape
-    if (h, w) != (resolution, resolution):
-        if not resize:
-            raise DataError(f"{path}: mask is {w}x{h}, the generator makes {resolution}x{resolution} scans")
-        small = mask.astype(np.uint16)  # a PNG holds at most 16 bits; cv2.resize takes no int64
-        mask = cv2.resize(small, (resolution, resolution), interpolation=cv2.INTER_NEAREST).astype(np.int64)
-    bad = sorted(set(np.unique(mask).tolist()) - set(range(label_set.num_classes)) - {IGNORE})
-    if bad:
-        raise DataError(f"{path}: ids {bad[:5]} are not categories of label set {label_set.name} "
-                        f"(0 = background, 1..{label_set.num_classes - 1}, {IGNORE} = not annotated)")
-    return mask
+def read_mask(path: str | Path, resolution: int, label_set: LabelSet, resize: bool = False,
+              sample: SampleRef | None = None) -> np.ndarray:
+    """Category-id map [R, R] int64 from an id PNG, palette PNG, LabelMe or COCO JSON file (baggan.data.mask_formats);
+    UserError for a wrong size, unknown ids or names, or a file that annotates another image than `sample`."""
+    return read_mask_file(path, resolution, label_set, sample, resize)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -197,15 +181,15 @@ def build_classifier(method: str, gen: StyleGANFeatureGenerator, encoder: PixelE
 
 
 def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None,
-                samples: Sequence[AnnotatedSample], cfg: OneShotConfig,
-                progress: bool = True) -> tuple[PixelClassifier, list[int], list[float]]:
+                samples: Sequence[AnnotatedSample], cfg: OneShotConfig, progress: bool = True,
+                on_epoch: Callable[[int, float], None] | None = None) -> tuple[PixelClassifier, list[int], list[float]]:
     """(fitted PixelClassifier, class → category table, loss per epoch) from the annotated samples."""
     from hfc.oneshot import Annotation, fit
 
     table = class_table([s.mask for s in samples])
     model = build_classifier(method, gen, encoder, len(table), cfg).to(gen.device)
     annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features)) for s in samples]
-    history = fit(model, gen, annotations, cfg, progress=progress)
+    history = fit(model, gen, annotations, cfg, progress=progress, on_epoch=on_epoch)
     return model, table, history
 
 
@@ -224,6 +208,21 @@ def training_iou(mask: np.ndarray, pred: np.ndarray, table: Sequence[int]) -> fl
     keep = gt != IGNORE
     cm = confusion_matrix(gt[keep], pr[keep], len(table))
     return float(mean_iou(iou_from_confusion(cm)))
+
+
+def segmenter_meta(label_set: LabelSet, table: Sequence[int], method: str, segmenter: str, epochs: int,
+                   network: str | Path, hfc: str | Path | None, samples: Sequence[AnnotatedSample], psi: float,
+                   history: Sequence[float], ious: Sequence[float]) -> dict:
+    """The metadata a fitted segmenter file carries (what `baggan synthesize` reads, and where it came from)."""
+    projections = [s.projection for s in samples if s.projection is not None]
+    return {
+        "label_set": label_set.name, "class_to_category": list(table),
+        "categories": [label_set.names[c - 1] for c in table[1:]], "method": method, "segmenter": segmenter,
+        "epochs": epochs, "generator": str(network), "generator_sha256": file_sha256(network),
+        "hfc": str(hfc) if hfc is not None else "", "samples": [s.source for s in samples],
+        "masks": [s.mask_path for s in samples], "psi": psi, "final_loss": history[-1], "training_iou": list(ious),
+        "projection_psnr": [p.psnr for p in projections], "projection_ssim": [p.ssim for p in projections],
+    }  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------

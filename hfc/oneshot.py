@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -169,8 +169,10 @@ def fit(
     cfg: OneShotConfig = OneShotConfig(),
     noise_mode: NoiseMode = "const",
     progress: bool = False,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Train `model` on 1..N annotated samples (cross-entropy, Adam); returns the loss per epoch."""
+    """Train `model` on 1..N annotated samples (cross-entropy, Adam); returns the loss per epoch.
+    `on_epoch(epoch, loss)` is called after each epoch (1-based), e.g. for a progress display."""
     if not samples:
         raise HFCError("no annotated samples to fit on")
     check_layers(model.layer_channels, layer_channels(gen), type(model).__name__)
@@ -198,6 +200,8 @@ def fit(
             raise Diverged(f"one-shot fit: loss is {total} at epoch {epoch + 1}; lower the learning rate")
         opt.step()
         history.append(total)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, total)
     model.eval()
     return history
 

@@ -145,7 +145,7 @@ def bad_masks(kit):
 @pytest.mark.parametrize("args, message", [
     (["--seed", 3, "--mask", "small.png"], "small.png: mask is 8x8, the generator makes 16x16 scans"),
     (["--seed", 3, "--mask", "unknown.png"], "unknown.png: ids [40] are not categories of label set pidray"),
-    (["--seed", 3, "--mask", "colour.png"], "colour.png: a colour mask; give a single-channel PNG"),
+    (["--seed", 3, "--mask", "colour.png"], "colour.png: colour RGB(200, 0, 0) at pixel (0, 0) is no category"),
     (["--seed", 3, "--mask", "nope.png"], "nope.png: label map not found"),
     (["--seed", 3, "--seed", 4, "--mask", "mask3.png"], "give one --mask per sample: 2 --seed/--ws/--image but 1 --mask"),
     (["--image", "scan_big.png", "--mask", "mask3.png"], "scan_big.png: scan is 24x20, the generator makes 16x16 scans; refused"),

@@ -59,7 +59,7 @@ def _register() -> None:
     """Attach every area's commands to the group (each module defines `register(cli)`)."""
     import importlib
 
-    for name in ("networks", "data", "train", "hfc", "synth", "coco", "evaluate", "quickstart", "oneshot"):
+    for name in ("networks", "data", "train", "hfc", "synth", "coco", "evaluate", "quickstart", "oneshot", "label"):
         try:
             module = importlib.import_module(f"baggan.cli.{name}")
         except ModuleNotFoundError as e:

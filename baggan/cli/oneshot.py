@@ -78,8 +78,8 @@ def register(cli: click.Group) -> None:
     @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
                   help="Sample: a real scan, projected into W+ (GAN inversion). Repeatable.")
     @click.option("--mask", "masks", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Single-channel PNG of category ids (0 background, 255 not annotated); the k-th --mask "
-                       "belongs to the k-th --seed/--ws/--image.")
+                  help="Mask: id PNG (0 background, 255 not annotated), palette PNG, LabelMe or COCO/CVAT JSON "
+                       "(docs/oneshot.md); the k-th --mask belongs to the k-th --seed/--ws/--image.")
     @click.option("--method", type=click.Choice(["swav", "simclr", "kmeans", "datasetgan", "repurpose-mlp",
                                                  "repurpose-fcn"]),
                   help="swav/simclr/kmeans: a segmenter on the codes of --hfc (default: the method --hfc was "
@@ -111,10 +111,11 @@ def register(cli: click.Group) -> None:
                 out: Path, device: str) -> None:
         """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
         from baggan.data.labelsets import get_label_set
+        from baggan.data.mask_formats import SampleRef
         from baggan.errors import TrainingDiverged, UserError
         from baggan.evaluate import resolve_device
-        from baggan.oneshot import (fit_samples, file_sha256, fit_sheet, generated_sample, predict_categories,
-                                    projected_sample, read_mask, read_ws, training_iou, ws_from_seed)
+        from baggan.oneshot import (fit_samples, fit_sheet, generated_sample, predict_categories, projected_sample,
+                                    read_mask, read_ws, segmenter_meta, training_iou, ws_from_seed)
         from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
         from baggan.stylegan2.projector import ProjectorConfig, load_scan
         from hfc.config import OneShotConfig
@@ -154,13 +155,13 @@ def register(cli: click.Group) -> None:
                 scan, note = load_scan(value, res, resize)
                 if note:
                     click.echo(f"note: {note}; its mask is resized too (nearest)", err=True)
-                mask = read_mask(mask_path, res, ls, resize=note is not None)
+                mask = read_mask(mask_path, res, ls, resize=note is not None, sample=SampleRef(name=Path(value).name))
                 click.echo(f"projecting {value} ({pcfg.steps} steps)")
                 s = projected_sample(gen, scan, mask, f"image {Path(value).name}", str(mask_path), pcfg, D)
                 click.echo(f"  reconstruction: PSNR {s.projection.psnr:.2f} dB, SSIM {s.projection.ssim:.4f}")
             else:
                 ws = ws_from_seed(G, [value], psi, class_idx) if kind == "seed" else read_ws(value, G.num_ws, G.w_dim)
-                mask = read_mask(mask_path, res, ls)
+                mask = read_mask(mask_path, res, ls, sample=SampleRef(seed=value) if kind == "seed" else None)
                 s = generated_sample(gen, ws, mask, f"{kind} {value}" if kind == "seed" else f"ws {Path(value).name}",
                                      str(mask_path))
             samples.append(s)
@@ -173,15 +174,8 @@ def register(cli: click.Group) -> None:
             raise UserError(str(e)) from None
         preds = [predict_categories(model, s, table, res) for s in samples]
         ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
-        projections = [s.projection for s in samples if s.projection is not None]
-        meta = {
-            "label_set": ls.name, "class_to_category": table, "categories": [ls.names[c - 1] for c in table[1:]],
-            "method": method, "segmenter": seg_name if encoder is not None else method, "epochs": epochs,
-            "generator": str(network), "generator_sha256": file_sha256(network), "hfc": str(hfc) if encoder else "",
-            "samples": [s.source for s in samples], "masks": [s.mask_path for s in samples],
-            "psi": psi, "final_loss": history[-1], "training_iou": ious,
-            "projection_psnr": [p.psnr for p in projections], "projection_ssim": [p.ssim for p in projections],
-        }  # fmt: skip
+        meta = segmenter_meta(ls, table, method, seg_name if encoder is not None else method, epochs, network,
+                              hfc if encoder is not None else None, samples, psi, history, ious)
         save_classifier(out, model, meta)
         sheet = out.with_suffix(".png")
         fit_sheet(sheet, samples, preds, ious, ls,

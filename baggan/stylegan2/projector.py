@@ -25,7 +25,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -344,9 +344,11 @@ def project(
     cfg: ProjectorConfig | None = None,
     D: Discriminator | None = None,
     progress: bool = True,
+    on_step: Callable[[int], None] | None = None,
     **overrides: Any,
 ) -> ProjectionResult:
-    """Find ws (and noise maps) so that G renders `target`; keyword overrides replace cfg fields (e.g. steps=200)."""
+    """Find ws (and noise maps) so that G renders `target`; keyword overrides replace cfg fields (e.g. steps=200).
+    `on_step(step)` is called after each step (1-based), e.g. for a progress display."""
     cfg = dataclasses.replace(cfg or ProjectorConfig(), **overrides)
     device = G.mapping.fc0.weight.device
     x_target = target_tensor(target, G).to(device)
@@ -396,6 +398,8 @@ def project(
             for n in noise.values():
                 n.sub_(n.mean()).div_(n.square().mean().sqrt())
         history.append({"step": step + 1, "lr": lr, "loss": value, **parts, "noise_reg": float(reg.detach())})
+        if on_step is not None:
+            on_step(step + 1)
 
     ws = w_opt.detach().expand(1, G.num_ws, -1).clone()
     with torch.no_grad():
