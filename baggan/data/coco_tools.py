@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from baggan.data.coco import INDEX_FILE, CocoDataset, dataset_dirs, label_map_from_instances, load_coco_json
+from baggan.data.coco import (INDEX_FILE, CocoDataset, Instance, dataset_dirs, label_map_from_instances,
+                               load_coco_json)
 from baggan.errors import DataError, UserError
-from baggan.io import atomic_dir, read_json, write_bytes_atomic, write_image_atomic, write_json_atomic
+from baggan.io import (atomic_dir, read_json, read_label_png, write_bytes_atomic, write_image_atomic,
+                       write_json_atomic)
 
 LATENT_FILE = "latents.npy"  # image records may point into it with "latent_file" / "latent_row"
 
@@ -284,15 +287,124 @@ def self_check(annotations: str | Path) -> dict[str, float]:
     return result
 
 
-def check(src: str | Path) -> dict:
-    """Per data set folder: COCOeval self-check APs and how many label maps equal their painted instances."""
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The JSON path of the first NaN or infinite number in `value`, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "the document"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _non_finite(v, f"{where}[{k!r}]" if isinstance(k, str) else f"{where}[{k}]")
+        if found:
+            return found
+    return None
+
+
+def _read_problems(path: Path, kind: str, record: dict, categories: set[int] | None) -> list[str]:
+    """Problems of one image file (`categories` None) or label map (`categories`: the ids it may hold)."""
+    import cv2
+
+    if not path.is_file():
+        return [f"{path}: {kind} of image {record['id']} not found"]
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        return [f"{path}: {kind} of image {record['id']} does not decode (truncated or not an image)"]
+    out = []
+    if arr.shape[:2] != (record["height"], record["width"]):
+        out.append(f"{path}: {kind} is {arr.shape[1]}x{arr.shape[0]}, its record {record['id']} says "
+                   f"{record['width']}x{record['height']}")
+    if categories is not None:
+        if arr.ndim != 2:
+            out.append(f"{path}: label map has {arr.shape[2]} channels; it must be single-channel (category ids)")
+        else:
+            unknown = sorted(set(np.unique(arr).tolist()) - categories - {0})
+            if unknown:
+                out.append(f"{path}: label map holds unknown category ids {unknown[:5]}")
+    return out
+
+
+def _latent_problems(root: Path, images: list[dict]) -> list[str]:
+    """Problems of the latent files the image records point into (missing, rows out of range, NaN/inf)."""
+    out, files = [], {}
+    for im in images:
+        if "latent_file" not in im:
+            continue
+        path = root / str(im["latent_file"])
+        if path not in files:
+            try:
+                files[path] = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as e:
+                files[path] = None
+                out.append(f"{path}: latent file named by image {im['id']} is unreadable ({type(e).__name__})")
+                continue
+            if files[path].dtype.kind == "f" and not np.isfinite(files[path]).all():
+                out.append(f"{path}: latents hold NaN or infinite values")
+        lat, row = files[path], im.get("latent_row")
+        if lat is not None and not (isinstance(row, int) and 0 <= row < len(lat)):
+            out.append(f"{path}: image {im['id']}: latent_row {row!r} is not a row of it ({len(lat)} rows)")
+    return out
+
+
+def check_folder(root: Path) -> dict:
+    """Check one data set folder as a detector will read it → {'images', 'annotations', 'ap',
+    'label_maps_matching_instances', 'problems'} (one line per problem; AP only when there is none)."""
+    from baggan.data.coco import decode_segmentation, document_problems
+
+    path = root / "annotations.json"
+    report = {"images": 0, "annotations": 0, "ap": None, "label_maps_matching_instances": 0, "problems": []}
+    try:
+        doc = read_json(path)
+    except DataError as e:
+        report["problems"].append(str(e))
+        return report
+    problems = report["problems"]
+    problems += list(document_problems(doc, path))
+    if problems:
+        return report
+    report.update(images=len(doc["images"]), annotations=len(doc["annotations"]))
+    bad = _non_finite(doc)
+    if bad:
+        problems.append(f"{path}: {bad} is NaN or infinite (not valid JSON; strict readers refuse the file)")
+    cat_ids = {c["id"] for c in doc["categories"]}
+    anns: dict[int, list[dict]] = {}
+    for ann in doc["annotations"]:
+        anns.setdefault(ann["image_id"], []).append(ann)
+    same = 0
+    for im in doc["images"]:
+        problems += _read_problems(root / "images" / im["file_name"], "image", im, None)
+        masks = []
+        for ann in anns.get(im["id"], []):
+            mask = decode_segmentation(ann["segmentation"], im["height"], im["width"])
+            if mask is None:
+                problems.append(f"{path}: annotation {ann['id']}: segmentation is not a mask of image {im['id']} "
+                                f"({im['width']}x{im['height']})")
+            masks.append((ann["category_id"], mask))
+        if "label_file" not in im:
+            continue
+        label_path = root / "labels" / str(im["label_file"])
+        label_problems = _read_problems(label_path, "label map", im, cat_ids)
+        problems += label_problems
+        if not label_problems and all(m is not None for _, m in masks):
+            label = read_label_png(label_path)
+            painted = label_map_from_instances([Instance(c, m) for c, m in masks], label.shape)
+            same += int(np.array_equal(label, painted))
+    problems += _latent_problems(root, doc["images"])
+    report["label_maps_matching_instances"] = same
+    if not problems and doc["annotations"]:
+        report["ap"] = self_check(path)
+        if min(report["ap"].values()) < 1.0:
+            problems.append(f"{path}: self-check AP below 1.0 ({report['ap']}): boxes or masks do not match")
+    return report
+
+
+def check(src: str | Path) -> dict[str, dict]:
+    """Per data set folder (each shard of a sharded one): `check_folder`'s report; problems one line each."""
+    src = Path(src)
     report = {}
-    for d in dataset_dirs(src):
-        ds = CocoDataset(d)
-        labels = (ds.read_label(i) for i in range(len(ds)))
-        same = sum(np.array_equal(lab, label_map_from_instances(ds.instances(i), lab.shape))
-                   for i, lab in enumerate(labels))
-        report[str(d)] = {"images": len(ds), "annotations": len(ds.doc["annotations"]),
-                          "ap": self_check(ds.path) if ds.doc["annotations"] else None,
-                          "label_maps_matching_instances": int(same)}
+    try:
+        dirs = dataset_dirs(src)
+    except DataError as e:
+        return {str(src): {"images": 0, "annotations": 0, "ap": None, "label_maps_matching_instances": 0,
+                           "problems": [str(e)]}}
+    for d in dirs:
+        report[str(d)] = check_folder(d)
     return report
