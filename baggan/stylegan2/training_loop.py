@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from baggan.config import save_config, to_dict
 from baggan.errors import ConfigError, TrainingDiverged
+from baggan.io import remove_stale
 from baggan.stylegan2.augment import PIPES, AugmentPipe, ada_adjust
 from baggan.stylegan2.checkpoint import load_network, save_network
 from baggan.stylegan2.config import build_discriminator, build_generator
@@ -363,8 +364,10 @@ class Trainer:
         self.procs.barrier()
 
     def _start_files(self) -> StatsLog:
-        """Rank 0: the resolved config, the grid of reals and the log (cut back to the snapshot on resume)."""
+        """Rank 0: the resolved config, the grid of reals and the log (cut back to the snapshot on resume).
+        Temporary files of writes a kill cut off (a snapshot, a picture) are removed first."""
         self.outdir.mkdir(parents=True, exist_ok=True)
+        remove_stale(self.outdir, ".*.tmp")
         save_config(self.outdir / "config.yaml", dataclasses.replace(self.cfg, network=self.net_cfg))
         reals = self.images.batch(np.arange(self.cfg.grid**2) % len(self.images))[0]
         save_grid(self.outdir / "reals.png", reals, self.cfg.grid)
