@@ -15,14 +15,18 @@ import torch
 
 def load_failure(e: BaseException) -> str:
     """Why torch.load(weights_only=True) failed, in one line: the refused import, or the error's first sentence."""
-    text = str(e)
-    refused = re.search(r"GLOBAL ([\w.]+)", text)
+    refused = re.search(r"GLOBAL ([\w.]+)", str(e))
     if refused:
         return (f"refused: it asks to import {refused.group(1)}, and only tensors and plain data are loaded from "
                 "files (a pickle can run code)")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"not a readable torch file ({first_sentence(e)})"
+
+
+def first_sentence(e: BaseException) -> str:
+    """'ErrorType: the first sentence of its message' (torch's and pickle's messages run over many lines)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     first = lines[0].split(". ")[0].rstrip(".") if lines else ""
-    return f"not a readable torch file ({type(e).__name__}{': ' + first if first else ''})"
+    return f"{type(e).__name__}{': ' + first if first else ''}"
 
 
 def load_weights_only(path: str | os.PathLike, map_location: Any = "cpu") -> Any:

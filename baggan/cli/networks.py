@@ -72,9 +72,11 @@ def generate(network: Path, seeds: str, psi: float, noise_mode: str, class_idx: 
     from baggan.data.datasets import check_outdir, staged_output
     from baggan.io import encode_image
     from baggan.stylegan2 import load_network
+    from baggan.synth.build import resolve_device
 
     seed_list = parse_seeds(seeds)
     check_outdir(outdir, overwrite)
+    device = str(resolve_device(device))
     G = _pick(load_network(network, device), network, net_key)
     c = None
     if G.c_dim > 0:

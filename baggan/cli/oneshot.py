@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from baggan.cli.params import FINITE
+from baggan.cli.params import FINITE, Finite
 
 SOURCES = {"seeds": "seed", "ws_files": "ws", "images": "image"}  # parameter name → sample kind
 
@@ -73,7 +73,7 @@ def register(cli: click.Group) -> None:
                   help="Generator file (ours, an official StyleGAN2-ADA .pkl, or a rosinality .pt).")
     @click.option("--hfc", type=click.Path(dir_okay=False, path_type=Path),
                   help="HFC encoder (encoder.pt of `baggan hfc train`); not used by the raw-feature baselines.")
-    @click.option("--seed", "seeds", multiple=True, type=int,
+    @click.option("--seed", "seeds", multiple=True, type=click.IntRange(min=0),
                   help="Sample: the scan of this seed (as `baggan generate --seeds N --trunc PSI`). Repeatable.")
     @click.option("--ws", "ws_files", multiple=True,
                   help="Sample: saved ws, FILE (.npy/.pt, [1, num_ws, w_dim] or [num_ws, w_dim]) or FILE:ROW. Repeatable.")
@@ -88,20 +88,25 @@ def register(cli: click.Group) -> None:
                        "trained with); the others: baselines on the raw hidden features.")
     @click.option("--segmenter", "seg_name", type=click.Choice(["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"]),
                   default="fcn3", show_default=True, help="Segmenter on the HFC codes.")
-    @click.option("--hidden", default=128, show_default=True, help="Width of the segmenter's hidden layers.")
-    @click.option("--epochs", default=200, show_default=True)
-    @click.option("--lr", default=0.01, show_default=True, help="Adam learning rate of the fit.")
+    @click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
+                  help="Width of the segmenter's hidden layers.")
+    @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
+    @click.option("--lr", type=Finite(min=0.0, min_open=True), default=0.01, show_default=True,
+                  help="Adam learning rate of the fit.")
     @click.option("--label-set", default="pidray", show_default=True, help="Label set of the mask ids.")
     @click.option("--psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi of --seed samples.")
     @click.option("--class-idx", type=int, default=None, help="Class of --seed samples (conditional networks).")
-    @click.option("--steps", default=500, show_default=True, help="Projection steps per --image.")
-    @click.option("--w-steps", default=0, show_default=True, help="Of those, the first steps optimise in W, then W+.")
-    @click.option("--project-lr", default=0.1, show_default=True, help="Peak learning rate of the projection.")
+    @click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
+                  help="Projection steps per --image.")
+    @click.option("--w-steps", type=click.IntRange(min=0), default=0, show_default=True,
+                  help="Of those, the first steps optimise in W, then W+.")
+    @click.option("--project-lr", type=Finite(min=0.0, min_open=True), default=0.1, show_default=True,
+                  help="Peak learning rate of the projection.")
     @click.option("--no-project-noise", is_flag=True, help="Do not optimise the noise maps in the projection.")
     @click.option("--use-d-features", is_flag=True,
                   help="Add the discriminator-feature loss to the projection (the network file must hold D).")
     @click.option("--resize", is_flag=True, help="Resize an --image (and its mask) of another size instead of refusing it.")
-    @click.option("--init-seed", default=0, show_default=True, help="Seed of the segmenter init and the projection.")
+    @click.option("--init-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the segmenter init and the projection.")
     @click.option("--out", default="segmenter.pt", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
                   help="Fitted segmenter file; a picture of the samples is written beside it (.png).")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

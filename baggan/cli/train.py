@@ -73,10 +73,11 @@ def register(cli: click.Group) -> None:
             cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, total_kimg=total_kimg))
         procs = distributed.setup(device)
         try:
+            trainer = Trainer(cfg, data, out, procs, resume=snapshot, init=init)  # refuses bad input first
             if procs.is_main:
                 what = f"resuming from {snapshot}" if snapshot else f"new run from {init}" if init else "new run"
                 click.echo(f"training on {procs.device} x{procs.world} ({what}); writing to {out}")
-            last = Trainer(cfg, data, out, procs, resume=snapshot, init=init).train()
+            last = trainer.train()
         finally:
             distributed.teardown()
         if procs.is_main:

@@ -61,7 +61,10 @@ def load_entries(paths: Iterable[str | Path]) -> tuple[list[dict], list[Entry]]:
 
 
 def _place(src: Path, dst: Path, link: bool) -> None:
-    """Copy `src` to `dst`, or hard-link it when `link` (copying where the file system cannot link)."""
+    """Copy `src` to `dst`, or hard-link it when `link` (copying where the file system cannot link);
+    DataError if the data set lacks `src`."""
+    if not src.is_file():
+        raise DataError(f"{src}: file not found (named by {src.parent.parent / 'annotations.json'})")
     if link:
         try:
             os.link(src, dst)
@@ -73,45 +76,56 @@ def _place(src: Path, dst: Path, link: bool) -> None:
 
 def write_subset(entries: Sequence[Entry], categories: list[dict], out: str | Path, info: dict,
                  link: bool = False) -> Path:
-    """Write `entries` as one new data set at `out`: images and annotations re-numbered from 1, files copied/linked.
-
-    Image records keep their metadata; `source` names the file it came from. Latent rows referenced by
-    the records are gathered into out/latents.npy. `out` must not exist yet.
-    """
+    """Write `entries` as one new data set at `out` (staged, renamed into place when complete; `out` must not
+    exist yet): see `fill_subset`."""
     out = Path(out)
     if out.exists():
         raise UserError(f"{out}: already exists; choose a new output folder")
-    images, annotations, latents = [], [], []
     with atomic_dir(out) as tmp:
-        (tmp / "images").mkdir()
-        (tmp / "labels").mkdir()
-        cache: dict[Path, np.ndarray] = {}
-        for image_id, e in enumerate(entries, 1):
-            rec = dict(e.image, id=image_id, source=f"{e.root.name}/{e.image['file_name']}")
-            stem = f"{image_id:08d}"
-            rec["file_name"] = stem + Path(e.image["file_name"]).suffix
-            _place(e.root / "images" / e.image["file_name"], tmp / "images" / rec["file_name"], link)
-            if "label_file" in e.image:
-                rec["label_file"] = stem + Path(e.image["label_file"]).suffix
-                _place(e.root / "labels" / e.image["label_file"], tmp / "labels" / rec["label_file"], link)
-            if "latent_file" in e.image:  # gathered into one latents.npy (images without latents get none)
-                path = e.root / e.image["latent_file"]
-                if path not in cache:
-                    if not path.is_file():
-                        raise DataError(f"{path}: latent file named by image {e.image['id']} not found")
-                    cache[path] = np.load(path, mmap_mode="r")
-                latents.append(np.asarray(cache[path][e.image["latent_row"]]))
-                rec.update(latent_file=LATENT_FILE, latent_row=len(latents) - 1)
-            images.append(rec)
-            for ann in e.annotations:
-                annotations.append(dict(ann, id=len(annotations) + 1, image_id=image_id))
-        if latents:
-            if len({lat.shape for lat in latents}) != 1:
-                raise DataError(f"cannot merge latents of different shapes {sorted({lat.shape for lat in latents})}")
-            np.save(tmp / LATENT_FILE, np.stack(latents))
-        write_json_atomic(tmp / "annotations.json",
-                          {"info": info, "categories": categories, "images": images, "annotations": annotations})
+        fill_subset(tmp, entries, categories, info, link)
     return out
+
+
+def fill_subset(tmp: Path, entries: Sequence[Entry], categories: list[dict], info: dict, link: bool = False) -> None:
+    """Write `entries` as one data set into the empty folder `tmp`: images and annotations re-numbered from 1,
+    files copied/linked. Image records keep their metadata; `source` names the file it came from. Latent
+    rows referenced by the records are gathered into tmp/latents.npy."""
+    images, annotations, latents = [], [], []
+    (tmp / "images").mkdir()
+    (tmp / "labels").mkdir()
+    cache: dict[Path, np.ndarray] = {}
+    for image_id, e in enumerate(entries, 1):
+        rec = dict(e.image, id=image_id, source=f"{e.root.name}/{e.image['file_name']}")
+        stem = f"{image_id:08d}"
+        rec["file_name"] = stem + Path(e.image["file_name"]).suffix
+        _place(e.root / "images" / e.image["file_name"], tmp / "images" / rec["file_name"], link)
+        if "label_file" in e.image:
+            rec["label_file"] = stem + Path(e.image["label_file"]).suffix
+            _place(e.root / "labels" / e.image["label_file"], tmp / "labels" / rec["label_file"], link)
+        if "latent_file" in e.image:  # gathered into one latents.npy (images without latents get none)
+            path = e.root / e.image["latent_file"]
+            if path not in cache:
+                if not path.is_file():
+                    raise DataError(f"{path}: latent file named by image {e.image['id']} not found")
+                try:
+                    cache[path] = np.load(path, mmap_mode="r", allow_pickle=False)
+                except ValueError as err:
+                    raise DataError(f"{path}: not a readable .npy latent file ({err})") from None
+            row = e.image.get("latent_row")
+            if not (isinstance(row, int) and 0 <= row < len(cache[path])):
+                raise DataError(f"{path}: image {e.image['id']}: latent_row {row!r} is not a row of it "
+                                f"({len(cache[path])} rows)")
+            latents.append(np.asarray(cache[path][row]))
+            rec.update(latent_file=LATENT_FILE, latent_row=len(latents) - 1)
+        images.append(rec)
+        for ann in e.annotations:
+            annotations.append(dict(ann, id=len(annotations) + 1, image_id=image_id))
+    if latents:
+        if len({lat.shape for lat in latents}) != 1:
+            raise DataError(f"cannot merge latents of different shapes {sorted({lat.shape for lat in latents})}")
+        np.save(tmp / LATENT_FILE, np.stack(latents))
+    write_json_atomic(tmp / "annotations.json",
+                      {"info": info, "categories": categories, "images": images, "annotations": annotations})
 
 
 def merge(inputs: Sequence[str | Path], out: str | Path, link: bool = False) -> Path:
@@ -132,9 +146,21 @@ def split(src: str | Path, ratio: float, seed: int, out: str | Path, link: bool 
         raise UserError(f"{src}: {len(entries)} images cannot be split {ratio:g}/{1 - ratio:g} with both parts non-empty")
     out = Path(out)
     parts = {"train": sorted(order[:n_train]), "val": sorted(order[n_train:])}
-    for name, idx in parts.items():
-        info = {"description": f"{name} split of {src} (ratio {ratio}, seed {seed})"}
-        write_subset([entries[i] for i in idx], categories, out / name, info, link)
+    for name in parts:
+        if (out / name).exists():
+            raise UserError(f"{out / name}: already exists; choose a new output folder")
+    created = not out.exists()
+    try:
+        with contextlib.ExitStack() as stack:  # both parts staged; renamed into place together at the end
+            for name, idx in parts.items():
+                info = {"description": f"{name} split of {src} (ratio {ratio}, seed {seed})"}
+                fill_subset(stack.enter_context(atomic_dir(out / name)), [entries[i] for i in idx], categories,
+                            info, link)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # the folder this call made for the two parts, if it is still empty
+        raise
     return out / "train", out / "val"
 
 

@@ -101,6 +101,9 @@ class Trainer:
                  init: str | Path | None = None):
         self.cfg, self.procs, self.outdir = cfg, procs, Path(outdir)
         self.progress = progress and procs.is_main
+        # the files named on the command line are read (and refused) before the data set is
+        snapshot = load_snapshot(resume) if resume is not None else None
+        init_nets = load_network(init) if resume is None and init is not None else None
         self.device = procs.device
         sch = cfg.schedule
         self.batch_gpu = sch.batch_gpu or sch.batch // procs.world
@@ -138,11 +141,11 @@ class Trainer:
         self.elapsed = 0.0  # seconds spent in training steps (maintenance excluded), over resumes
         self.maintenance = 0.0
         self.snapshot: Path | None = None
-        if resume is not None:
-            self._restore(load_snapshot(resume))
+        if snapshot is not None:
+            self._restore(snapshot)
             self.snapshot = Path(resume)
-        elif init is not None:
-            self._initialise(init)
+        elif init_nets is not None:
+            self._initialise(init_nets, init)
 
         self.probe = None
         if cfg.metrics.fid_ticks > 0:
@@ -192,10 +195,9 @@ class Trainer:
         self.elapsed = state["elapsed_s"]
         set_rng_state(state["rng"])
 
-    def _initialise(self, path: str | Path) -> None:
-        """Start from a network file's weights (ours, NVlabs pickle, rosinality), as the official --resume
+    def _initialise(self, nets: dict[str, nn.Module], path: str | Path) -> None:
+        """Start from the networks of file `path` (ours, NVlabs pickle, rosinality), as the official --resume
         does: fresh optimisers, ADA p and counters; a missing D keeps its fresh initialisation."""
-        nets = load_network(path)
         if "G" not in nets and "G_ema" not in nets:
             raise ConfigError(f"--init {path}: holds no generator")
         for name, fallback in (("G", "G_ema"), ("D", None), ("G_ema", "G")):
