@@ -85,6 +85,16 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def write_plain(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` without a rename (a file inside a staged folder); an OSError names the file."""
+    try:
+        Path(path).write_bytes(data)
+    except OSError as e:
+        if e.filename is None:  # a failed write() (disk full) names no file
+            e.filename = str(path)
+        raise
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` atomically."""
     with atomic_path(path) as tmp:

@@ -33,9 +33,11 @@ AFTER_INTERRUPTION = {
                            "continue the sweep.",
     "evaluate oneshot": "the finished units and cached projections in --outdir; run the same command again to "
                         "continue.",
-    "evaluate realism": f"{_ATOMIC} (every report file).",
+    "evaluate realism": "the report files finished so far, each one whole (written under a temporary name); "
+                        "run the same command again for the whole report.",
     "generate": f"{_STAGED} (--outdir).",
-    "hfc train": "checkpoint.pt of the last finished epoch; run the same command again to continue.",
+    "hfc train": "config.yaml and the last checkpoint.pt (every checkpoint_every epochs); run the same command "
+                 "again to continue from it.",
     "info": "nothing (it writes no file).",
     "oneshot fit": f"{_ATOMIC} (--out and its picture).",
     "prepare celebamask": f"{_STAGED} (--outdir).",
@@ -47,7 +49,7 @@ AFTER_INTERRUPTION = {
                   "an uninterrupted run). The shard being written is removed (after kill -9: by that run).",
     "train": "the snapshots taken so far and OUTDIR/config.yaml; `baggan train --resume auto --data DATA "
              "--outdir OUTDIR` continues (weights identical to an uninterrupted run), also when no snapshot "
-             "was written yet. A snapshot cut off while written is removed by that run.",
+             "was written yet; the temporary file of a snapshot cut off while written is removed when it resumes.",
 }
 
 

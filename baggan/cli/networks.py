@@ -70,7 +70,7 @@ def generate(network: Path, seeds: str, psi: float, noise_mode: str, class_idx: 
     from tqdm import tqdm
 
     from baggan.data.datasets import check_outdir, staged_output
-    from baggan.io import encode_image
+    from baggan.io import encode_image, write_plain
     from baggan.stylegan2 import load_network
     from baggan.synth.build import resolve_device
 
@@ -93,9 +93,9 @@ def generate(network: Path, seeds: str, psi: float, noise_mode: str, class_idx: 
             img = G(z, c, truncation_psi=psi, noise_mode=noise_mode)
             arr = (img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
             arr = arr[..., 0] if arr.shape[2] == 1 else arr
-            (tmp / f"seed{seed:04d}.png").write_bytes(encode_image(".png", arr))
+            write_plain(tmp / f"seed{seed:04d}.png", encode_image(".png", arr))
             images.append(arr)
-        (tmp / "grid.png").write_bytes(encode_image(".png", image_grid(images)))
+        write_plain(tmp / "grid.png", encode_image(".png", image_grid(images)))
     click.echo(f"wrote {len(images)} images and grid.png to {outdir}")
 
 

@@ -227,7 +227,7 @@ def register(cli: click.Group) -> None:
         from baggan.data.datasets import check_outdir, staged_output
         from baggan.errors import UserError
         from baggan.evaluate import resolve_device
-        from baggan.io import encode_image
+        from baggan.io import encode_image, write_plain
         from baggan.oneshot import annotate_grid, rgb, ws_from_seed
         from baggan.stylegan2.projector import to_uint8
         from baggan.synth.build import load_annotator
@@ -248,8 +248,8 @@ def register(cli: click.Group) -> None:
                 labels += list(table[out.labels.cpu().numpy()])
         with staged_output(outdir, overwrite) as tmp:
             for s, img, lab in zip(seeds, images, labels):
-                (tmp / f"seed{s:04d}.png").write_bytes(encode_image(".png", img))
-                (tmp / f"seed{s:04d}_mask.png").write_bytes(encode_image(".png", lab.astype(np.uint8)))
+                write_plain(tmp / f"seed{s:04d}.png", encode_image(".png", img))
+                write_plain(tmp / f"seed{s:04d}_mask.png", encode_image(".png", lab.astype(np.uint8)))
             annotate_grid(tmp / "grid.png", images, labels, [f"seed {s}" for s in seeds], wiring.label_set,
                           wiring.class_to_category[1:], f"{segmenter.name}: seeds {seeds[0]}-{seeds[-1]}, psi {psi}")
         click.echo(f"annotated {n} scans: {outdir / 'grid.png'}; scans and category-id masks "

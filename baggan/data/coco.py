@@ -21,7 +21,7 @@ from pycocotools import mask as mask_utils
 from scipy import ndimage
 
 from baggan.errors import DataError
-from baggan.io import encode_image, read_image_rgb, read_json, read_label_png, write_json_atomic
+from baggan.io import encode_image, read_image_rgb, read_json, read_label_png, write_json_atomic, write_plain
 
 
 @dataclass
@@ -175,9 +175,9 @@ class CocoWriter:
         stem = stem or f"{image_id:06d}"
         # Plain writes (no per-file rename + fsync, five times cheaper): the folder is a temporary one that
         # its owner renames into place when complete (baggan.io.atomic_dir), so a kill never leaves a half file.
-        (self.outdir / "images" / f"{stem}.png").write_bytes(encode_image(f"{stem}.png", image))
+        write_plain(self.outdir / "images" / f"{stem}.png", encode_image(f"{stem}.png", image))
         dtype = np.uint8 if label.max(initial=0) < 256 else np.uint16
-        (self.outdir / "labels" / f"{stem}.png").write_bytes(encode_image(f"{stem}.png", label.astype(dtype)))
+        write_plain(self.outdir / "labels" / f"{stem}.png", encode_image(f"{stem}.png", label.astype(dtype)))
         self.images.append({"id": image_id, "file_name": f"{stem}.png", "label_file": f"{stem}.png",
                             "width": w, "height": h, **(meta or {})})
         for inst in instances:
@@ -217,15 +217,17 @@ def _is_segmentation(v: Any) -> bool:
                                    and isinstance(v.get("counts"), (str, list)))
 
 
-def _record_problems(records: list, kind: str, fields: dict[str, Callable[[Any], bool]], path: Path) -> Iterator[str]:
-    """One line per record of `kind` that is not an object, lacks a field or holds a bad value, or repeats an id."""
+def _record_problems(records: list, kind: str, fields: dict[str, Callable[[Any], bool]], path: Path,
+                     optional: tuple[str, ...] = ()) -> Iterator[str]:
+    """One line per record of `kind` that is not an object, lacks a field (but the `optional` ones) or holds a bad
+    value, or repeats an id."""
     seen: set[int] = set()
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             yield f"{path}: {kind} record #{i} is not an object ({rec!r:.40})"
             continue
         where = f"{kind} {rec['id']}" if _is_int(rec.get("id")) else f"{kind} record #{i}"
-        bad = [k for k, ok in fields.items() if not ok(rec.get(k))]
+        bad = [k for k, ok in fields.items() if not ok(rec.get(k)) and not (k in optional and k not in rec)]
         if bad:
             yield f"{path}: {where}: missing or invalid {', '.join(repr(k) for k in bad)}"
         elif rec["id"] in seen:
@@ -246,7 +248,8 @@ def document_problems(doc: Any, path: Path) -> Iterator[str]:
         return
     problems = [*_record_problems(doc["categories"], "category", {"id": _is_int, "name": _is_name}, path),
                 *_record_problems(doc["images"], "image", {"id": _is_int, "file_name": _is_name, "width": _is_size,
-                                                          "height": _is_size}, path),
+                                                          "height": _is_size, "label_file": _is_name}, path,
+                                  optional=("label_file",)),
                 *_record_problems(doc["annotations"], "annotation",
                                   {"id": _is_int, "image_id": _is_int, "category_id": _is_int,
                                    "segmentation": _is_segmentation}, path)]

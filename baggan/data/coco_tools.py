@@ -325,6 +325,22 @@ def _non_finite(value: Any, where: str = "") -> str | None:
     return None
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _box_problems(ann: dict, path: Path) -> list[str]:
+    """Problems of the fields a detector reads beside the mask: bbox [x, y, w, h], area, iscrowd."""
+    bbox, out = ann.get("bbox"), []
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_number, bbox)) and min(bbox[2:]) >= 0):
+        out.append(f"{path}: annotation {ann['id']}: bbox {bbox!r:.40} is not [x, y, width, height]")
+    if not (_number(ann.get("area")) and ann["area"] >= 0):
+        out.append(f"{path}: annotation {ann['id']}: area {ann.get('area')!r:.20} is not a number >= 0")
+    if ann.get("iscrowd", 0) not in (0, 1):
+        out.append(f"{path}: annotation {ann['id']}: iscrowd {ann.get('iscrowd')!r:.20} is not 0 or 1")
+    return out
+
+
 def _read_problems(path: Path, kind: str, record: dict, categories: set[int] | None) -> list[str]:
     """Problems of one image file (`categories` None) or label map (`categories`: the ids it may hold)."""
     import cv2
@@ -399,6 +415,7 @@ def check_folder(root: Path) -> dict:
         problems += _read_problems(root / "images" / im["file_name"], "image", im, None)
         masks = []
         for ann in anns.get(im["id"], []):
+            problems += _box_problems(ann, path)
             mask = decode_segmentation(ann["segmentation"], im["height"], im["width"])
             if mask is None:
                 problems.append(f"{path}: annotation {ann['id']}: segmentation is not a mask of image {im['id']} "
