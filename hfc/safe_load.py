@@ -23,8 +23,11 @@ def load_failure(e: BaseException) -> str:
 
 
 def first_sentence(e: BaseException) -> str:
-    """'ErrorType: the first sentence of its message' (torch's and pickle's messages run over many lines)."""
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    """'ErrorType: the first sentence of its message' (torch's and pickle's messages run over many lines; of
+    torch's weights-only failures, the unpickler's own reason)."""
+    text = str(e)
+    text = text.split("WeightsUnpickler error:", 1)[1] if "WeightsUnpickler error:" in text else text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     first = lines[0].split(". ")[0].rstrip(".") if lines else ""
     return f"{type(e).__name__}{': ' + first if first else ''}"
 
