@@ -290,5 +290,6 @@ def test_bad_input_is_refused_in_one_line(kit, tmp_path, monkeypatch, line, code
     lines = [part for part in result.output.replace("\r", "\n").splitlines() if part.strip()]
     assert result.exit_code == code and len(lines) == 1, result.output + repr(result.exception)
     assert lines[0].startswith("error: ") and words.lower() in lines[0].lower(), lines[0]
+    assert "weights_only" not in lines[0], "never advise loading an untrusted file unsafely"
     assert list(tmp_path.iterdir()) == [], "the command left files behind"
     assert not kit["mark"].exists(), "a malicious pickle ran code"
