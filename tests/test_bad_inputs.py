@@ -282,7 +282,7 @@ def test_every_coco_damage_has_a_case():
     assert {f"coco_{p}" for p in COCO_DAMAGE} <= {w.strip("{}") for line, _, _ in CASES for w in line.split()}
 
 
-@pytest.mark.parametrize("line, code, words", CASES, ids=[c[0][:60] for c in CASES])
+@pytest.mark.parametrize("line, code, words", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_in_one_line(kit, tmp_path, monkeypatch, line, code, words):
     monkeypatch.chdir(tmp_path)  # a command that wrote into the current folder would show up below
     argv = [part.format(out=tmp_path / "out", **{k: str(v) for k, v in kit.items()}) for part in shlex.split(line)]
