@@ -13,6 +13,30 @@ from typing import Any, Iterator
 import numpy as np
 
 
+def name_user_path(e: OSError, tmp: Path, path: Path) -> None:
+    """Make an OSError raised while writing `tmp` (staged in place of `path`) name the user's path instead:
+    a failed write (disk full) names no file at all, a failed rename names the temporary one."""
+    if e.filename is None:
+        e.filename = str(path)
+    elif str(e.filename).startswith(str(tmp)):
+        e.filename = str(path) + str(e.filename)[len(str(tmp)):]
+
+
+def remove_stale(folder: str | os.PathLike, pattern: str) -> list[Path]:
+    """Delete what killed runs left in `folder` matching the glob `pattern` (temporary files and folders)."""
+    import shutil
+
+    gone = []
+    for p in Path(folder).glob(pattern):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        gone.append(p)
+    return gone
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it to `path`, on error delete it."""
@@ -29,19 +53,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(e, OSError):
+            name_user_path(e, tmp_path, path)
         raise
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; on success rename it to `path` (which must not exist)."""
+    """Yield an empty temporary folder beside `path`; on success rename it to `path` (which must not exist).
+
+    What a killed run left beside `path` (`.NAME.*.partial`) is removed first."""
     import shutil
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, f".{path.name}.*.partial")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     umask = os.umask(0)
     os.umask(umask)
@@ -49,8 +78,20 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.rename(tmp, path)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            name_user_path(e, tmp, path)
+        raise
+
+
+def write_plain(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` without a rename (a file inside a staged folder); an OSError names the file."""
+    try:
+        Path(path).write_bytes(data)
+    except OSError as e:
+        if e.filename is None:  # a failed write() (disk full) names no file
+            e.filename = str(path)
         raise
 
 

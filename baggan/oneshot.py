@@ -29,6 +29,7 @@ from baggan.errors import DataError, UserError
 from baggan.stylegan2.features import StyleGANFeatureGenerator
 from baggan.stylegan2.networks import Discriminator, Generator
 from baggan.stylegan2.projector import ProjectionResult, ProjectorConfig, project, to_uint8
+from hfc.safe_load import load_weights_only
 
 if TYPE_CHECKING:
     from hfc.config import OneShotConfig
@@ -91,10 +92,13 @@ def read_ws(spec: str, num_ws: int, w_dim: int) -> torch.Tensor:
         if path.suffix == ".npy":
             data = torch.from_numpy(np.load(path, allow_pickle=False))
         else:
-            data = torch.as_tensor(torch.load(path, map_location="cpu", weights_only=True))
+            data = torch.as_tensor(load_weights_only(path))
     except Exception as e:  # noqa: BLE001 - any failure to read is the file's fault
-        raise DataError(f"{path}: not a readable .npy/.pt ws file ({type(e).__name__})") from None
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{path}: not a readable .npy/.pt ws file: {reason}") from None
     data = data.float()
+    if not torch.isfinite(data).all():
+        raise DataError(f"{path}: the ws hold NaN or infinite values")
     if data.ndim == 2:
         data = data[None]
     shape = f"{list(data.shape)}"

@@ -377,6 +377,14 @@ def _synth_grid(q: Quickstart, n: int = 16) -> tuple[int, dict]:
     return len(images), index["totals"]
 
 
+def next_commands(out: Path, network: str | Path) -> list[list[str]]:
+    """The commands the report suggests next (argv after `baggan`): view the data set, check it, make more."""
+    coco = str(out / "coco")
+    return [["baggan", "coco", "view", coco, "--out", "view.png"], ["baggan", "coco", "check", coco],
+            ["baggan", "synthesize", "--network", str(network), "--hfc", str(out / "hfc/encoder.pt"),
+             "--segmenter", str(out / "example/segmenter.pt"), "--n", "10000", "--outdir", "more"]]
+
+
 def write_report(q: Quickstart, scores: dict) -> Path:
     """OUTDIR/report.md: what ran, how long it took, how good the annotation is, and the pictures."""
     import platform
@@ -410,11 +418,9 @@ def write_report(q: Quickstart, scores: dict) -> Path:
            f"`{out / 'coco'}`: {totals['images']} scans, {totals['annotations']} instances "
            f"({', '.join(f'{k} {v}' for k, v in sorted(totals['instances_per_category'].items())) or 'none'}); "
            f"{rate} end to end on this machine.", "", "![grid](grid.png)", "",
-           "## Next", "",
-           f"- Look at it: `baggan coco view --data {out / 'coco'} --out view.png`; check it: "
-           f"`baggan coco check --data {out / 'coco'}`.",
-           f"- More scans: `baggan synthesize --network {q.network} --hfc {out / 'hfc/encoder.pt'} "
-           f"--segmenter {out / 'example/segmenter.pt'} --n 10000 --outdir more`.",
+           "## Next", ""]
+    view, check, more = (" ".join(c) for c in next_commands(out, q.network))
+    md += [f"- Look at it: `{view}`; check it: `{check}`.", f"- More scans: `{more}`.",
            "- Your own generator and data: docs/training.md, docs/oneshot.md, docs/synthesis.md, docs/evaluation.md."]
     write_text_atomic(out / "report.md", "\n".join(md) + "\n")
     write_json_atomic(out / "summary.json", {"config": asdict(q.cfg), "network": str(q.network), "scores": scores,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from hfc.errors import HFCError
+from hfc.safe_load import load_weights_only
 
 MODULE_FORMAT, CHECKPOINT_FORMAT = "hfc-module", "hfc-checkpoint"
 _KINDS: dict[str, type] = {}
@@ -66,9 +67,9 @@ def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
     if not path.is_file():
         raise HFCError(f"{path}: file not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is the file's fault
-        raise HFCError(f"{path}: not a readable hfc file ({type(e).__name__}: {e})".splitlines()[0]) from None
+        return load_weights_only(path, map_location)
+    except ValueError as e:
+        raise HFCError(f"{path}: {e}") from None
 
 
 def module_record(module: nn.Module, meta: dict[str, Any] | None = None) -> dict[str, Any]:

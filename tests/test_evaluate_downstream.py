@@ -149,7 +149,7 @@ def test_backbone_weights_round_trip(tmp_path):
     with pytest.raises(UserError, match="does not fit"):
         load_backbone_weights(ResNet(18, width=16), tmp_path / "w.pt")
     (tmp_path / "bad.pt").write_text("not a checkpoint")
-    with pytest.raises(UserError, match="not a torch state dict"):
+    with pytest.raises(UserError, match="not a readable torch file"):
         load_backbone_weights(dst, tmp_path / "bad.pt")
 
 

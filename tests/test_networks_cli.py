@@ -40,7 +40,8 @@ def test_generate_writes_pngs_and_grid(network_file, tmp_path):
     assert read_image_rgb(out / "grid.png").shape == (32, 32, 3)  # 4 images → 2 x 2
     assert str(out) in result.output
     first = read_image_rgb(out / "seed0001.png")
-    assert CliRunner().invoke(cli, args).exit_code == 0  # same seeds, same pictures (const noise)
+    assert CliRunner().invoke(cli, args).exit_code == 2  # a full folder is replaced only with --overwrite
+    assert CliRunner().invoke(cli, args + ["--overwrite"]).exit_code == 0  # same seeds, same pictures (const noise)
     assert np.array_equal(first, read_image_rgb(out / "seed0001.png"))
     assert not np.array_equal(first, read_image_rgb(out / "seed0002.png"))
 

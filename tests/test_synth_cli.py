@@ -88,7 +88,7 @@ def test_synthesize_threat_steered_and_user_errors(pieces, tmp_path):
     assert all(any(x.category_id == 3 for x in ds.instances(i)) for i in range(len(ds)))
     assert all(isinstance(a["segmentation"], list) for a in ds.doc["annotations"])
     for bad, msg in ((["--threat", "Gun"], "does not predict"), (["--threat", "Axe"], "unknown label"),
-                     (["--drop-uncertain", "1.5"], "drop_uncertain"), (["--device", "tpu"], "--device")):
+                     (["--drop-uncertain", "1.5"], "--drop-uncertain"), (["--device", "tpu"], "--device")):
         r = runner.invoke(cli, _args(pieces, tmp_path / "e", "--n", "2", *bad))
         assert r.exit_code == 2 and msg in r.output and len(r.output.strip().splitlines()) == 1, r.output
 

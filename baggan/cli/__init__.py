@@ -16,8 +16,22 @@ TORCH_FREE = frozenset({"coco", "simulate", "prepare"})  # never compute with to
 HELP = frozenset({"-h", "--help"})
 
 
+def _usage_line(ctx: click.Context, e: click.UsageError) -> None:
+    """Print a click usage error as one line (with where to find the command's help) and exit 2."""
+    where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+    click.echo(f"error: {e.format_message()} (see: {where} --help)", err=True)
+    ctx.exit(e.exit_code)
+
+
 class _Group(click.Group):
-    """Click group that turns UserError (exit 2) and OSError (exit 1) into one line on stderr (trace with --debug)."""
+    """Click group that turns UserError and usage errors (exit 2) and OSError (exit 1) into one line on stderr
+    (trace with --debug); docs/cli.md lists the exit codes (baggan/cli/interruptions.py)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # noqa: D401 - click hook
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            _usage_line(ctx, e)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: D401 - click hook
         ctx.meta["baggan.help"] = bool(HELP & set(args))  # the group's callback no longer sees the arguments
@@ -26,6 +40,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: D401 - click hook
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:
+            _usage_line(ctx, e)
         except UserError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
@@ -67,6 +83,9 @@ def _register() -> None:
                 continue  # area not built yet
             raise
         module.register(cli)
+    from baggan.cli.interruptions import attach
+
+    attach(cli)
 
 
 _register()

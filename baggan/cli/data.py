@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 
+from baggan.cli.params import Finite
+
 
 @click.command()
 @click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of scans.")
 @click.option("--size", type=click.IntRange(16, 1024), default=256, show_default=True, help="Image size (square).")
 @click.option("--outdir", type=click.Path(file_okay=False), required=True, help="Output folder (created).")
-@click.option("--threat-rate", type=click.FloatRange(0.0, 1.0), default=None,
+@click.option("--threat-rate", type=Finite(0.0, 1.0), default=None,
               help="Probability that a bag carries at least one threat (default 0.3, or the config's).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Run seed; scan i uses a seed derived from (seed, i).")

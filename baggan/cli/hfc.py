@@ -21,7 +21,7 @@ def register(cli: click.Group) -> None:
                   help="HFC config YAML (configs/hfc/*.yaml: face, car, cat, horse, xray, tiny).")
     @click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Run folder (created).")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-    @click.option("--epochs", type=int, default=None, help="Override `epochs` (a finished run can be extended).")
+    @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override `epochs` (a finished run can be extended).")
     @click.option("--no-resume", is_flag=True, help="Start over even if OUTDIR holds a checkpoint.")
     def train(config_path: str, network: str, outdir: str, device: str, epochs: int | None, no_resume: bool) -> None:
         """Train the HFC encoder of NETWORK; writes encoder.pt, checkpoint.pt, log.jsonl, loss.png, config.yaml."""

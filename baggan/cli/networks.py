@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from baggan.cli.params import FINITE
 from baggan.errors import UserError
 
 NOISE_MODES = ["const", "random", "none"]
@@ -53,23 +54,29 @@ def _pick(nets: dict, path: Path, key: str | None):
 @click.option("--network", "network", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Network file: baggan .pt, official NVlabs .pkl or rosinality .pt.")
 @click.option("--seeds", default="0-7", show_default=True, help="Seeds, e.g. 0-15 or 1,5,7-9.")
-@click.option("--trunc", "psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
+@click.option("--trunc", "psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi.")
 @click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
 @click.option("--class-idx", type=int, default=None, help="Class label (conditional networks only).")
-@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (created when complete).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (once the new one is complete).")
 @click.option("--net", "net_key", default=None, help="Network in the file [default: G_ema, else G].")
 @click.option("--device", default="cpu", show_default=True)
 def generate(network: Path, seeds: str, psi: float, noise_mode: str, class_idx: int | None, outdir: Path,
-             net_key: str | None, device: str) -> None:
+             overwrite: bool, net_key: str | None, device: str) -> None:
     """Render one PNG per seed (z from numpy RandomState(seed), as the official generate.py) and a grid."""
     import numpy as np
     import torch
     from tqdm import tqdm
 
-    from baggan.io import write_image_atomic
+    from baggan.data.datasets import check_outdir, staged_output
+    from baggan.io import encode_image, write_plain
     from baggan.stylegan2 import load_network
+    from baggan.synth.build import resolve_device
 
     seed_list = parse_seeds(seeds)
+    check_outdir(outdir, overwrite)
+    device = str(resolve_device(device))
     G = _pick(load_network(network, device), network, net_key)
     c = None
     if G.c_dim > 0:
@@ -80,15 +87,15 @@ def generate(network: Path, seeds: str, psi: float, noise_mode: str, class_idx: 
         click.echo("warning: --class-idx ignored: the network is unconditional", err=True)
 
     images = []
-    with torch.no_grad():
+    with torch.no_grad(), staged_output(outdir, overwrite) as tmp:
         for seed in tqdm(seed_list, desc="generate", unit="img"):
             z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float().to(device)
             img = G(z, c, truncation_psi=psi, noise_mode=noise_mode)
             arr = (img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
             arr = arr[..., 0] if arr.shape[2] == 1 else arr
-            write_image_atomic(outdir / f"seed{seed:04d}.png", arr)
+            write_plain(tmp / f"seed{seed:04d}.png", encode_image(".png", arr))
             images.append(arr)
-    write_image_atomic(outdir / "grid.png", image_grid(images))
+        write_plain(tmp / "grid.png", encode_image(".png", image_grid(images)))
     click.echo(f"wrote {len(images)} images and grid.png to {outdir}")
 
 

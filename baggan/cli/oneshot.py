@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from baggan.cli.params import FINITE, Finite
+
 SOURCES = {"seeds": "seed", "ws_files": "ws", "images": "image"}  # parameter name → sample kind
 
 
@@ -36,7 +38,7 @@ def _load_encoder(hfc: Path | None, method: str | None, device):
     try:
         encoder = load_module(hfc, device, expect=PixelEncoder)
     except HFCError as e:
-        raise UserError(str(e)) from None
+        raise UserError(f"--hfc {e}") from None
     trained = (getattr(encoder, "meta", {}) or {}).get("method")
     if method is not None and trained is not None and trained != method:
         raise UserError(f"{hfc}: an HFC encoder trained with {trained}, but --method {method}")
@@ -71,7 +73,7 @@ def register(cli: click.Group) -> None:
                   help="Generator file (ours, an official StyleGAN2-ADA .pkl, or a rosinality .pt).")
     @click.option("--hfc", type=click.Path(dir_okay=False, path_type=Path),
                   help="HFC encoder (encoder.pt of `baggan hfc train`); not used by the raw-feature baselines.")
-    @click.option("--seed", "seeds", multiple=True, type=int,
+    @click.option("--seed", "seeds", multiple=True, type=click.IntRange(min=0),
                   help="Sample: the scan of this seed (as `baggan generate --seeds N --trunc PSI`). Repeatable.")
     @click.option("--ws", "ws_files", multiple=True,
                   help="Sample: saved ws, FILE (.npy/.pt, [1, num_ws, w_dim] or [num_ws, w_dim]) or FILE:ROW. Repeatable.")
@@ -86,20 +88,25 @@ def register(cli: click.Group) -> None:
                        "trained with); the others: baselines on the raw hidden features.")
     @click.option("--segmenter", "seg_name", type=click.Choice(["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"]),
                   default="fcn3", show_default=True, help="Segmenter on the HFC codes.")
-    @click.option("--hidden", default=128, show_default=True, help="Width of the segmenter's hidden layers.")
-    @click.option("--epochs", default=200, show_default=True)
-    @click.option("--lr", default=0.01, show_default=True, help="Adam learning rate of the fit.")
+    @click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
+                  help="Width of the segmenter's hidden layers.")
+    @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
+    @click.option("--lr", type=Finite(min=0.0, min_open=True), default=0.01, show_default=True,
+                  help="Adam learning rate of the fit.")
     @click.option("--label-set", default="pidray", show_default=True, help="Label set of the mask ids.")
-    @click.option("--psi", default=1.0, show_default=True, help="Truncation psi of --seed samples.")
+    @click.option("--psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi of --seed samples.")
     @click.option("--class-idx", type=int, default=None, help="Class of --seed samples (conditional networks).")
-    @click.option("--steps", default=500, show_default=True, help="Projection steps per --image.")
-    @click.option("--w-steps", default=0, show_default=True, help="Of those, the first steps optimise in W, then W+.")
-    @click.option("--project-lr", default=0.1, show_default=True, help="Peak learning rate of the projection.")
+    @click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
+                  help="Projection steps per --image.")
+    @click.option("--w-steps", type=click.IntRange(min=0), default=0, show_default=True,
+                  help="Of those, the first steps optimise in W, then W+.")
+    @click.option("--project-lr", type=Finite(min=0.0, min_open=True), default=0.1, show_default=True,
+                  help="Peak learning rate of the projection.")
     @click.option("--no-project-noise", is_flag=True, help="Do not optimise the noise maps in the projection.")
     @click.option("--use-d-features", is_flag=True,
                   help="Add the discriminator-feature loss to the projection (the network file must hold D).")
     @click.option("--resize", is_flag=True, help="Resize an --image (and its mask) of another size instead of refusing it.")
-    @click.option("--init-seed", default=0, show_default=True, help="Seed of the segmenter init and the projection.")
+    @click.option("--init-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the segmenter init and the projection.")
     @click.option("--out", default="segmenter.pt", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
                   help="Fitted segmenter file; a picture of the samples is written beside it (.png).")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -191,30 +198,35 @@ def register(cli: click.Group) -> None:
                   help="HFC encoder the segmenter was fitted with (not needed for a baseline).")
     @click.option("--segmenter", required=True, type=click.Path(dir_okay=False, path_type=Path),
                   help="Segmenter file of `baggan oneshot fit`.")
-    @click.option("--n", "n", default=16, show_default=True, help="Scans: seeds SEED .. SEED+N-1.")
-    @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
-    @click.option("--seed", default=0, show_default=True, help="First seed (z as `baggan generate`).")
-    @click.option("--psi", default=0.7, show_default=True, help="Truncation psi.")
+    @click.option("--n", "n", type=click.IntRange(min=1), default=16, show_default=True,
+                  help="Scans: seeds SEED .. SEED+N-1.")
+    @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                  help="Output folder (created when complete).")
+    @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (once the new one is complete).")
+    @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                  help="First seed (z as `baggan generate`).")
+    @click.option("--psi", type=FINITE, default=0.7, show_default=True, help="Truncation psi.")
     @click.option("--class-idx", type=int, default=None, help="Class (conditional networks).")
     @click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say.")
-    @click.option("--batch", default=8, show_default=True, help="Scans per forward pass.")
+    @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Scans per forward pass.")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-    def annotate_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, seed: int, psi: float,
-                     class_idx: int | None, label_set: str | None, batch: int, device: str) -> None:
+    def annotate_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, overwrite: bool,
+                     seed: int, psi: float, class_idx: int | None, label_set: str | None, batch: int,
+                     device: str) -> None:
         """Annotate N generated scans with a fitted segmenter: grid.png (scan | mask overlay) and per-scan PNGs."""
         import numpy as np
         import torch
         from tqdm.auto import tqdm
 
+        from baggan.data.datasets import check_outdir, staged_output
         from baggan.errors import UserError
         from baggan.evaluate import resolve_device
-        from baggan.io import write_image_atomic
+        from baggan.io import encode_image, write_plain
         from baggan.oneshot import annotate_grid, rgb, ws_from_seed
         from baggan.stylegan2.projector import to_uint8
         from baggan.synth.build import load_annotator
 
-        if n < 1 or batch < 1:
-            raise UserError(f"--n and --batch must be >= 1, got {n} and {batch}")
+        check_outdir(outdir, overwrite)
         for what, path in (("--network", network), ("--segmenter", segmenter), ("--hfc", hfc)):
             if path is not None and not Path(path).is_file():
                 raise UserError(f"{what} {path}: file not found")
@@ -228,10 +240,11 @@ def register(cli: click.Group) -> None:
                 out = wiring.annotate(ws)
                 images += [rgb(im) for im in to_uint8(out.images)]
                 labels += list(table[out.labels.cpu().numpy()])
-        for s, img, lab in zip(seeds, images, labels):
-            write_image_atomic(outdir / f"seed{s:04d}.png", img)
-            write_image_atomic(outdir / f"seed{s:04d}_mask.png", lab.astype(np.uint8))
-        annotate_grid(outdir / "grid.png", images, labels, [f"seed {s}" for s in seeds], wiring.label_set,
-                      wiring.class_to_category[1:], f"{segmenter.name}: seeds {seeds[0]}-{seeds[-1]}, psi {psi}")
+        with staged_output(outdir, overwrite) as tmp:
+            for s, img, lab in zip(seeds, images, labels):
+                write_plain(tmp / f"seed{s:04d}.png", encode_image(".png", img))
+                write_plain(tmp / f"seed{s:04d}_mask.png", encode_image(".png", lab.astype(np.uint8)))
+            annotate_grid(tmp / "grid.png", images, labels, [f"seed {s}" for s in seeds], wiring.label_set,
+                          wiring.class_to_category[1:], f"{segmenter.name}: seeds {seeds[0]}-{seeds[-1]}, psi {psi}")
         click.echo(f"annotated {n} scans: {outdir / 'grid.png'}; scans and category-id masks "
                    f"(seedNNNN.png, seedNNNN_mask.png) in {outdir}")

@@ -17,8 +17,8 @@ def register(cli: click.Group) -> None:
                   help="Quick-start YAML [default: configs/quickstart.yaml].")
     @click.option("--network", type=click.Path(dir_okay=False, path_type=Path),
                   help="Generator file instead of the config's (the shipped simulator generator).")
-    @click.option("--n", "n", type=int, help="Annotated scans to synthesise (overrides synth.n).")
-    @click.option("--hfc-epochs", type=int, help="HFC training epochs (overrides hfc_epochs).")
+    @click.option("--n", "n", type=click.IntRange(min=1), help="Annotated scans to synthesise (overrides synth.n).")
+    @click.option("--hfc-epochs", type=click.IntRange(min=1), help="HFC training epochs (overrides hfc_epochs).")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
     def quickstart_cmd(outdir: Path, config_path: Path | None, network: Path | None, n: int | None,
                        hfc_epochs: int | None, device: str) -> None:
@@ -31,8 +31,6 @@ def register(cli: click.Group) -> None:
 
         cfg = load_quickstart_config(config_path)
         if n is not None:
-            if n < 1:
-                raise click.BadParameter(f"must be >= 1, got {n}", param_hint="--n")
             cfg = dataclasses.replace(cfg, synth=dataclasses.replace(cfg.synth, n=n))
         if hfc_epochs is not None:
             cfg = dataclasses.replace(cfg, hfc_epochs=hfc_epochs)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from baggan.cli.params import FINITE, Finite
+
 
 @click.command("synthesize")
 @click.option("--network", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -14,25 +16,25 @@ import click
               help="HFC encoder file (not needed for a baseline segmenter).")
 @click.option("--segmenter", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="One-shot segmenter file.")
-@click.option("--n", "-n", "n", required=True, type=int,
+@click.option("--n", "-n", "n", required=True, type=click.IntRange(min=1),
               help="Images in the data set (under torchrun write -n: torchrun reads --n as one of its options).")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder; run again with the same options to resume.")
 @click.option("--threat", help="Keep only scans holding this category (e.g. Hammer).")
-@click.option("--min-area", default=0, show_default=True,
+@click.option("--min-area", type=click.IntRange(min=0), default=0, show_default=True,
               help="Smallest instance in pixels; with --threat, the smallest threat region that counts.")
 @click.option("--fill-holes", is_flag=True, help="Fill holes inside instances.")
-@click.option("--shard-size", default=1000, show_default=True, help="Images per shard.")
-@click.option("--psi", default=0.7, show_default=True, help="Truncation psi.")
-@click.option("--seed", default=0, show_default=True, help="Run seed: the same seed gives the same data set.")
-@click.option("--batch", default=8, show_default=True, help="Scans per forward pass (does not change the output).")
+@click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Images per shard.")
+@click.option("--psi", type=FINITE, default=0.7, show_default=True, help="Truncation psi.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Run seed: the same seed gives the same data set.")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Scans per forward pass (does not change the output).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda (cuda:LOCAL_RANK under torchrun), cuda:N.")
-@click.option("--drop-uncertain", default=0.0, show_default=True,
+@click.option("--drop-uncertain", type=Finite(0.0, 1.0, max_open=True), default=0.0, show_default=True,
               help="Per shard, generate extra scans and drop this fraction of least confident ones.")
-@click.option("--steer", default=0.0, show_default=True,
+@click.option("--steer", type=FINITE, default=0.0, show_default=True,
               help="With --threat: steer latents toward the threat, w' = w + STEER * d (0 = rejection sampling only).")
-@click.option("--calibration", default=256, show_default=True, help="Scans the steering direction is fitted on.")
-@click.option("--max-tries", default=100, show_default=True,
+@click.option("--calibration", type=click.IntRange(min=2), default=256, show_default=True, help="Scans the steering direction is fitted on.")
+@click.option("--max-tries", type=click.IntRange(min=1), default=100, show_default=True,
               help="With --threat: give up a shard after MAX_TRIES x its size candidates.")
 @click.option("--polygons", is_flag=True, help="Write segmentations as polygons instead of RLE.")
 @click.option("--writer", type=click.Choice(["thread", "process"]), default="thread", show_default=True,

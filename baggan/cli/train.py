@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from baggan.cli.params import Finite
+
 
 def resolve_resume(outdir: Path, resume: str | None) -> Path | None:
     """The snapshot to resume from: None (fresh run), the latest in outdir ('auto'), or the given file."""
@@ -42,7 +44,8 @@ def register(cli: click.Group) -> None:
                   help="New run starting from this network file's weights (ours, NVlabs .pkl, rosinality .pt), "
                        "with fresh optimisers and counters: fine-tuning, or going on from a network-final.pt.")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-    @click.option("--total-kimg", type=float, default=None, help="Override schedule.total_kimg.")
+    @click.option("--total-kimg", type=Finite(min=0.0, min_open=True), default=None,
+                  help="Override schedule.total_kimg.")
     def train(config_path: str | None, data: str, outdir: str, resume: str | None, init: str | None, device: str,
               total_kimg: float | None) -> None:
         """Train a StyleGAN2-ADA generator on the scans in DATA; snapshots, samples and logs go to OUTDIR.
@@ -62,18 +65,19 @@ def register(cli: click.Group) -> None:
             raise UserError(f"--init {init}: network file not found")
         snapshot = resolve_resume(out, resume)
         if config_path is None:
-            if snapshot is None:
+            if snapshot is None and not (resume == "auto" and (out / "config.yaml").is_file()):
                 raise UserError("--config is required for a new run")
-            config_path = str(out / "config.yaml")
+            config_path = str(out / "config.yaml")  # the run's own (written before its first snapshot)
         cfg = load_config(config_path, TrainConfig)
         if total_kimg is not None:
             cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, total_kimg=total_kimg))
         procs = distributed.setup(device)
         try:
+            trainer = Trainer(cfg, data, out, procs, resume=snapshot, init=init)  # refuses bad input first
             if procs.is_main:
                 what = f"resuming from {snapshot}" if snapshot else f"new run from {init}" if init else "new run"
                 click.echo(f"training on {procs.device} x{procs.world} ({what}); writing to {out}")
-            last = Trainer(cfg, data, out, procs, resume=snapshot, init=init).train()
+            last = trainer.train()
         finally:
             distributed.teardown()
         if procs.is_main:

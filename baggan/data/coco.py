@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -21,7 +21,7 @@ from pycocotools import mask as mask_utils
 from scipy import ndimage
 
 from baggan.errors import DataError
-from baggan.io import encode_image, read_image_rgb, read_json, read_label_png, write_json_atomic
+from baggan.io import encode_image, read_image_rgb, read_json, read_label_png, write_json_atomic, write_plain
 
 
 @dataclass
@@ -57,6 +57,18 @@ def decode_rle(rle: dict) -> np.ndarray:
     elif isinstance(rle.get("counts"), str):
         rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
     return mask_utils.decode(rle).astype(bool)
+
+
+def decode_segmentation(seg: Any, height: int, width: int) -> np.ndarray | None:
+    """A COCO segmentation (polygons or RLE) as an HxW bool mask; None if it is malformed or of another size."""
+    try:
+        if isinstance(seg, list):  # polygons
+            mask = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(seg, height, width))).astype(bool)
+        else:
+            mask = decode_rle(seg)
+    except Exception:  # noqa: BLE001 - pycocotools raises anything from TypeError to its own errors
+        return None
+    return mask if mask.shape == (height, width) else None
 
 
 def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
@@ -163,9 +175,9 @@ class CocoWriter:
         stem = stem or f"{image_id:06d}"
         # Plain writes (no per-file rename + fsync, five times cheaper): the folder is a temporary one that
         # its owner renames into place when complete (baggan.io.atomic_dir), so a kill never leaves a half file.
-        (self.outdir / "images" / f"{stem}.png").write_bytes(encode_image(f"{stem}.png", image))
+        write_plain(self.outdir / "images" / f"{stem}.png", encode_image(f"{stem}.png", image))
         dtype = np.uint8 if label.max(initial=0) < 256 else np.uint16
-        (self.outdir / "labels" / f"{stem}.png").write_bytes(encode_image(f"{stem}.png", label.astype(dtype)))
+        write_plain(self.outdir / "labels" / f"{stem}.png", encode_image(f"{stem}.png", label.astype(dtype)))
         self.images.append({"id": image_id, "file_name": f"{stem}.png", "label_file": f"{stem}.png",
                             "width": w, "height": h, **(meta or {})})
         for inst in instances:
@@ -188,20 +200,75 @@ class CocoWriter:
         return path
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_size(v: Any) -> bool:
+    return _is_int(v) and v > 0
+
+
+def _is_name(v: Any) -> bool:
+    return isinstance(v, str) and v != ""
+
+
+def _is_segmentation(v: Any) -> bool:
+    return isinstance(v, list) or (isinstance(v, dict) and isinstance(v.get("size"), list)
+                                   and isinstance(v.get("counts"), (str, list)))
+
+
+def _record_problems(records: list, kind: str, fields: dict[str, Callable[[Any], bool]], path: Path,
+                     optional: tuple[str, ...] = ()) -> Iterator[str]:
+    """One line per record of `kind` that is not an object, lacks a field (but the `optional` ones) or holds a bad
+    value, or repeats an id."""
+    seen: set[int] = set()
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            yield f"{path}: {kind} record #{i} is not an object ({rec!r:.40})"
+            continue
+        where = f"{kind} {rec['id']}" if _is_int(rec.get("id")) else f"{kind} record #{i}"
+        bad = [k for k, ok in fields.items() if not ok(rec.get(k)) and not (k in optional and k not in rec)]
+        if bad:
+            yield f"{path}: {where}: missing or invalid {', '.join(repr(k) for k in bad)}"
+        elif rec["id"] in seen:
+            yield f"{path}: {where}: duplicate id {rec['id']}"
+        else:
+            seen.add(rec["id"])
+
+
+def document_problems(doc: Any, path: Path) -> Iterator[str]:
+    """One line per problem that stops `doc` from being read as a COCO instances document: not an object,
+    records that are not objects or lack their fields, repeated ids, annotations of unknown images or categories."""
+    if not isinstance(doc, dict):
+        yield f"{path}: not a COCO document (top level is not an object)"
+        return
+    missing = [key for key in ("images", "annotations", "categories") if not isinstance(doc.get(key), list)]
+    if missing:
+        yield f"{path}: not a COCO document (missing list '{missing[0]}')"
+        return
+    problems = [*_record_problems(doc["categories"], "category", {"id": _is_int, "name": _is_name}, path),
+                *_record_problems(doc["images"], "image", {"id": _is_int, "file_name": _is_name, "width": _is_size,
+                                                          "height": _is_size, "label_file": _is_name}, path,
+                                  optional=("label_file",)),
+                *_record_problems(doc["annotations"], "annotation",
+                                  {"id": _is_int, "image_id": _is_int, "category_id": _is_int,
+                                   "segmentation": _is_segmentation}, path)]
+    yield from problems
+    if problems:
+        return
+    cat_ids = {c["id"] for c in doc["categories"]}
+    image_ids = {im["id"] for im in doc["images"]}
+    for ann in doc["annotations"]:
+        if ann["category_id"] not in cat_ids:
+            yield f"{path}: annotation {ann['id']} has unknown category id {ann['category_id']}"
+        if ann["image_id"] not in image_ids:
+            yield f"{path}: annotation {ann['id']} refers to unknown image id {ann['image_id']}"
+
+
 def _check_coco(doc: Any, path: Path) -> None:
     """Raise DataError naming the file and record unless `doc` is a COCO instances document."""
-    if not isinstance(doc, dict):
-        raise DataError(f"{path}: not a COCO document (top level is not an object)")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(doc.get(key), list):
-            raise DataError(f"{path}: not a COCO document (missing list '{key}')")
-    cat_ids = {c.get("id") for c in doc["categories"]}
-    image_ids = {im.get("id") for im in doc["images"]}
-    for i, ann in enumerate(doc["annotations"]):
-        if ann.get("category_id") not in cat_ids:
-            raise DataError(f"{path}: annotation {ann.get('id', i)} has unknown category id {ann.get('category_id')}")
-        if ann.get("image_id") not in image_ids:
-            raise DataError(f"{path}: annotation {ann.get('id', i)} refers to unknown image id {ann.get('image_id')}")
+    for problem in document_problems(doc, path):
+        raise DataError(problem)
 
 
 class CocoDataset:
@@ -252,12 +319,10 @@ class CocoDataset:
         rec = self.images[i]
         out = []
         for ann in self._anns.get(rec["id"], []):
-            seg = ann["segmentation"]
-            if isinstance(seg, list):  # polygons
-                rles = mask_utils.frPyObjects(seg, rec["height"], rec["width"])
-                mask = mask_utils.decode(mask_utils.merge(rles)).astype(bool)
-            else:
-                mask = decode_rle(seg)
+            mask = decode_segmentation(ann["segmentation"], rec["height"], rec["width"])
+            if mask is None:
+                raise DataError(f"{self.path}: annotation {ann['id']}: segmentation is not a mask of image "
+                                f"{rec['id']} ({rec['width']}x{rec['height']})")
             extra = {k: v for k, v in ann.items() if k not in ("segmentation", "category_id")}
             out.append(Instance(ann["category_id"], mask, extra))
         return out
@@ -298,4 +363,4 @@ def load_coco_json(path: str | Path) -> dict:
 
 
 __all__ = ["Instance", "Sample", "CocoWriter", "CocoDataset", "encode_rle", "decode_rle", "annotation_record",
-           "load_coco_json", "mask_to_polygons", "dataset_dirs", "INDEX_FILE", "instances_from_label_map", "label_map_from_instances"]
+           "load_coco_json", "document_problems", "decode_segmentation", "mask_to_polygons", "dataset_dirs", "INDEX_FILE", "instances_from_label_map", "label_map_from_instances"]

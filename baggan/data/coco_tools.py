@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from baggan.data.coco import INDEX_FILE, CocoDataset, dataset_dirs, label_map_from_instances, load_coco_json
+from baggan.data.coco import (INDEX_FILE, CocoDataset, Instance, dataset_dirs, label_map_from_instances,
+                               load_coco_json)
 from baggan.errors import DataError, UserError
-from baggan.io import atomic_dir, read_json, write_bytes_atomic, write_image_atomic, write_json_atomic
+from baggan.io import (atomic_dir, read_json, read_label_png, write_bytes_atomic, write_image_atomic,
+                       write_json_atomic)
 
 LATENT_FILE = "latents.npy"  # image records may point into it with "latent_file" / "latent_row"
 
@@ -58,7 +61,10 @@ def load_entries(paths: Iterable[str | Path]) -> tuple[list[dict], list[Entry]]:
 
 
 def _place(src: Path, dst: Path, link: bool) -> None:
-    """Copy `src` to `dst`, or hard-link it when `link` (copying where the file system cannot link)."""
+    """Copy `src` to `dst`, or hard-link it when `link` (copying where the file system cannot link);
+    DataError if the data set lacks `src`."""
+    if not src.is_file():
+        raise DataError(f"{src}: file not found (named by {src.parent.parent / 'annotations.json'})")
     if link:
         try:
             os.link(src, dst)
@@ -70,45 +76,56 @@ def _place(src: Path, dst: Path, link: bool) -> None:
 
 def write_subset(entries: Sequence[Entry], categories: list[dict], out: str | Path, info: dict,
                  link: bool = False) -> Path:
-    """Write `entries` as one new data set at `out`: images and annotations re-numbered from 1, files copied/linked.
-
-    Image records keep their metadata; `source` names the file it came from. Latent rows referenced by
-    the records are gathered into out/latents.npy. `out` must not exist yet.
-    """
+    """Write `entries` as one new data set at `out` (staged, renamed into place when complete; `out` must not
+    exist yet): see `fill_subset`."""
     out = Path(out)
     if out.exists():
         raise UserError(f"{out}: already exists; choose a new output folder")
-    images, annotations, latents = [], [], []
     with atomic_dir(out) as tmp:
-        (tmp / "images").mkdir()
-        (tmp / "labels").mkdir()
-        cache: dict[Path, np.ndarray] = {}
-        for image_id, e in enumerate(entries, 1):
-            rec = dict(e.image, id=image_id, source=f"{e.root.name}/{e.image['file_name']}")
-            stem = f"{image_id:08d}"
-            rec["file_name"] = stem + Path(e.image["file_name"]).suffix
-            _place(e.root / "images" / e.image["file_name"], tmp / "images" / rec["file_name"], link)
-            if "label_file" in e.image:
-                rec["label_file"] = stem + Path(e.image["label_file"]).suffix
-                _place(e.root / "labels" / e.image["label_file"], tmp / "labels" / rec["label_file"], link)
-            if "latent_file" in e.image:  # gathered into one latents.npy (images without latents get none)
-                path = e.root / e.image["latent_file"]
-                if path not in cache:
-                    if not path.is_file():
-                        raise DataError(f"{path}: latent file named by image {e.image['id']} not found")
-                    cache[path] = np.load(path, mmap_mode="r")
-                latents.append(np.asarray(cache[path][e.image["latent_row"]]))
-                rec.update(latent_file=LATENT_FILE, latent_row=len(latents) - 1)
-            images.append(rec)
-            for ann in e.annotations:
-                annotations.append(dict(ann, id=len(annotations) + 1, image_id=image_id))
-        if latents:
-            if len({lat.shape for lat in latents}) != 1:
-                raise DataError(f"cannot merge latents of different shapes {sorted({lat.shape for lat in latents})}")
-            np.save(tmp / LATENT_FILE, np.stack(latents))
-        write_json_atomic(tmp / "annotations.json",
-                          {"info": info, "categories": categories, "images": images, "annotations": annotations})
+        fill_subset(tmp, entries, categories, info, link)
     return out
+
+
+def fill_subset(tmp: Path, entries: Sequence[Entry], categories: list[dict], info: dict, link: bool = False) -> None:
+    """Write `entries` as one data set into the empty folder `tmp`: images and annotations re-numbered from 1,
+    files copied/linked. Image records keep their metadata; `source` names the file it came from. Latent
+    rows referenced by the records are gathered into tmp/latents.npy."""
+    images, annotations, latents = [], [], []
+    (tmp / "images").mkdir()
+    (tmp / "labels").mkdir()
+    cache: dict[Path, np.ndarray] = {}
+    for image_id, e in enumerate(entries, 1):
+        rec = dict(e.image, id=image_id, source=f"{e.root.name}/{e.image['file_name']}")
+        stem = f"{image_id:08d}"
+        rec["file_name"] = stem + Path(e.image["file_name"]).suffix
+        _place(e.root / "images" / e.image["file_name"], tmp / "images" / rec["file_name"], link)
+        if "label_file" in e.image:
+            rec["label_file"] = stem + Path(e.image["label_file"]).suffix
+            _place(e.root / "labels" / e.image["label_file"], tmp / "labels" / rec["label_file"], link)
+        if "latent_file" in e.image:  # gathered into one latents.npy (images without latents get none)
+            path = e.root / e.image["latent_file"]
+            if path not in cache:
+                if not path.is_file():
+                    raise DataError(f"{path}: latent file named by image {e.image['id']} not found")
+                try:
+                    cache[path] = np.load(path, mmap_mode="r", allow_pickle=False)
+                except ValueError as err:
+                    raise DataError(f"{path}: not a readable .npy latent file ({err})") from None
+            row = e.image.get("latent_row")
+            if not (isinstance(row, int) and 0 <= row < len(cache[path])):
+                raise DataError(f"{path}: image {e.image['id']}: latent_row {row!r} is not a row of it "
+                                f"({len(cache[path])} rows)")
+            latents.append(np.asarray(cache[path][row]))
+            rec.update(latent_file=LATENT_FILE, latent_row=len(latents) - 1)
+        images.append(rec)
+        for ann in e.annotations:
+            annotations.append(dict(ann, id=len(annotations) + 1, image_id=image_id))
+    if latents:
+        if len({lat.shape for lat in latents}) != 1:
+            raise DataError(f"cannot merge latents of different shapes {sorted({lat.shape for lat in latents})}")
+        np.save(tmp / LATENT_FILE, np.stack(latents))
+    write_json_atomic(tmp / "annotations.json",
+                      {"info": info, "categories": categories, "images": images, "annotations": annotations})
 
 
 def merge(inputs: Sequence[str | Path], out: str | Path, link: bool = False) -> Path:
@@ -129,9 +146,21 @@ def split(src: str | Path, ratio: float, seed: int, out: str | Path, link: bool 
         raise UserError(f"{src}: {len(entries)} images cannot be split {ratio:g}/{1 - ratio:g} with both parts non-empty")
     out = Path(out)
     parts = {"train": sorted(order[:n_train]), "val": sorted(order[n_train:])}
-    for name, idx in parts.items():
-        info = {"description": f"{name} split of {src} (ratio {ratio}, seed {seed})"}
-        write_subset([entries[i] for i in idx], categories, out / name, info, link)
+    for name in parts:
+        if (out / name).exists():
+            raise UserError(f"{out / name}: already exists; choose a new output folder")
+    created = not out.exists()
+    try:
+        with contextlib.ExitStack() as stack:  # both parts staged; renamed into place together at the end
+            for name, idx in parts.items():
+                info = {"description": f"{name} split of {src} (ratio {ratio}, seed {seed})"}
+                fill_subset(stack.enter_context(atomic_dir(out / name)), [entries[i] for i in idx], categories,
+                            info, link)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # the folder this call made for the two parts, if it is still empty
+        raise
     return out / "train", out / "val"
 
 
@@ -284,15 +313,141 @@ def self_check(annotations: str | Path) -> dict[str, float]:
     return result
 
 
-def check(src: str | Path) -> dict:
-    """Per data set folder: COCOeval self-check APs and how many label maps equal their painted instances."""
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The JSON path of the first NaN or infinite number in `value`, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "the document"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _non_finite(v, f"{where}[{k!r}]" if isinstance(k, str) else f"{where}[{k}]")
+        if found:
+            return found
+    return None
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _box_problems(ann: dict, path: Path) -> list[str]:
+    """Problems of the fields a detector reads beside the mask: bbox [x, y, w, h], area, iscrowd."""
+    bbox, out = ann.get("bbox"), []
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_number, bbox)) and min(bbox[2:]) >= 0):
+        out.append(f"{path}: annotation {ann['id']}: bbox {bbox!r:.40} is not [x, y, width, height]")
+    if not (_number(ann.get("area")) and ann["area"] >= 0):
+        out.append(f"{path}: annotation {ann['id']}: area {ann.get('area')!r:.20} is not a number >= 0")
+    if ann.get("iscrowd", 0) not in (0, 1):
+        out.append(f"{path}: annotation {ann['id']}: iscrowd {ann.get('iscrowd')!r:.20} is not 0 or 1")
+    return out
+
+
+def _read_problems(path: Path, kind: str, record: dict, categories: set[int] | None) -> list[str]:
+    """Problems of one image file (`categories` None) or label map (`categories`: the ids it may hold)."""
+    import cv2
+
+    if not path.is_file():
+        return [f"{path}: {kind} of image {record['id']} not found"]
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        return [f"{path}: {kind} of image {record['id']} does not decode (truncated or not an image)"]
+    out = []
+    if arr.shape[:2] != (record["height"], record["width"]):
+        out.append(f"{path}: {kind} is {arr.shape[1]}x{arr.shape[0]}, its record {record['id']} says "
+                   f"{record['width']}x{record['height']}")
+    if categories is not None:
+        if arr.ndim != 2:
+            out.append(f"{path}: label map has {arr.shape[2]} channels; it must be single-channel (category ids)")
+        else:
+            unknown = sorted(set(np.unique(arr).tolist()) - categories - {0})
+            if unknown:
+                out.append(f"{path}: label map holds unknown category ids {unknown[:5]}")
+    return out
+
+
+def _latent_problems(root: Path, images: list[dict]) -> list[str]:
+    """Problems of the latent files the image records point into (missing, rows out of range, NaN/inf)."""
+    out, files = [], {}
+    for im in images:
+        if "latent_file" not in im:
+            continue
+        path = root / str(im["latent_file"])
+        if path not in files:
+            try:
+                files[path] = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as e:
+                files[path] = None
+                out.append(f"{path}: latent file named by image {im['id']} is unreadable ({type(e).__name__})")
+                continue
+            if files[path].dtype.kind == "f" and not np.isfinite(files[path]).all():
+                out.append(f"{path}: latents hold NaN or infinite values")
+        lat, row = files[path], im.get("latent_row")
+        if lat is not None and not (isinstance(row, int) and 0 <= row < len(lat)):
+            out.append(f"{path}: image {im['id']}: latent_row {row!r} is not a row of it ({len(lat)} rows)")
+    return out
+
+
+def check_folder(root: Path) -> dict:
+    """Check one data set folder as a detector will read it → {'images', 'annotations', 'ap',
+    'label_maps_matching_instances', 'problems'} (one line per problem; AP only when there is none)."""
+    from baggan.data.coco import decode_segmentation, document_problems
+
+    path = root / "annotations.json"
+    report = {"images": 0, "annotations": 0, "ap": None, "label_maps_matching_instances": 0, "problems": []}
+    try:
+        doc = read_json(path)
+    except DataError as e:
+        report["problems"].append(str(e))
+        return report
+    problems = report["problems"]
+    problems += list(document_problems(doc, path))
+    if problems:
+        return report
+    report.update(images=len(doc["images"]), annotations=len(doc["annotations"]))
+    bad = _non_finite(doc)
+    if bad:
+        problems.append(f"{path}: {bad} is NaN or infinite (not valid JSON; strict readers refuse the file)")
+    cat_ids = {c["id"] for c in doc["categories"]}
+    anns: dict[int, list[dict]] = {}
+    for ann in doc["annotations"]:
+        anns.setdefault(ann["image_id"], []).append(ann)
+    same = 0
+    for im in doc["images"]:
+        problems += _read_problems(root / "images" / im["file_name"], "image", im, None)
+        masks = []
+        for ann in anns.get(im["id"], []):
+            problems += _box_problems(ann, path)
+            mask = decode_segmentation(ann["segmentation"], im["height"], im["width"])
+            if mask is None:
+                problems.append(f"{path}: annotation {ann['id']}: segmentation is not a mask of image {im['id']} "
+                                f"({im['width']}x{im['height']})")
+            masks.append((ann["category_id"], mask))
+        if "label_file" not in im:
+            continue
+        label_path = root / "labels" / str(im["label_file"])
+        label_problems = _read_problems(label_path, "label map", im, cat_ids)
+        problems += label_problems
+        if not label_problems and all(m is not None for _, m in masks):
+            label = read_label_png(label_path)
+            painted = label_map_from_instances([Instance(c, m) for c, m in masks], label.shape)
+            same += int(np.array_equal(label, painted))
+    problems += _latent_problems(root, doc["images"])
+    report["label_maps_matching_instances"] = same
+    if not problems and doc["annotations"]:
+        report["ap"] = self_check(path)
+        if min(report["ap"].values()) < 1.0:
+            problems.append(f"{path}: self-check AP below 1.0 ({report['ap']}): boxes or masks do not match")
+    return report
+
+
+def check(src: str | Path) -> dict[str, dict]:
+    """Per data set folder (each shard of a sharded one): `check_folder`'s report; problems one line each."""
+    src = Path(src)
     report = {}
-    for d in dataset_dirs(src):
-        ds = CocoDataset(d)
-        labels = (ds.read_label(i) for i in range(len(ds)))
-        same = sum(np.array_equal(lab, label_map_from_instances(ds.instances(i), lab.shape))
-                   for i, lab in enumerate(labels))
-        report[str(d)] = {"images": len(ds), "annotations": len(ds.doc["annotations"]),
-                          "ap": self_check(ds.path) if ds.doc["annotations"] else None,
-                          "label_maps_matching_instances": int(same)}
+    try:
+        dirs = dataset_dirs(src)
+    except DataError as e:
+        return {str(src): {"images": 0, "annotations": 0, "ap": None, "label_maps_matching_instances": 0,
+                           "problems": [str(e)]}}
+    for d in dirs:
+        report[str(d)] = check_folder(d)
     return report

@@ -14,6 +14,18 @@ import numpy as np
 
 from baggan.data.coco import Instance
 from baggan.errors import UserError
+from baggan.io import name_user_path, remove_stale
+
+
+def check_outdir(outdir: str | os.PathLike, overwrite: bool = False) -> None:
+    """UserError unless `outdir` can take a staged output: absent, an empty folder, or replaced (`overwrite`).
+
+    Commands call it before their slow work, so that a refusal comes first."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"{outdir}: exists and is not a folder")
+    if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
+        raise UserError(f"{outdir}: folder is not empty (pass --overwrite to replace it)")
 
 
 @contextlib.contextmanager
@@ -24,16 +36,17 @@ def staged_output(outdir: str | os.PathLike, overwrite: bool = False) -> Iterato
     unless `overwrite`, in which case it is replaced only once the new one is complete.
     """
     outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise UserError(f"{outdir}: exists and is not a folder")
-    if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
-        raise UserError(f"{outdir}: folder is not empty (pass --overwrite to replace it)")
+    check_outdir(outdir, overwrite)
     outdir.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("tmp", "old"):  # what a killed run left
+        remove_stale(outdir.parent, f".{outdir.name}.*.{suffix}")
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".tmp", dir=outdir.parent))
     try:
         yield tmp
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            name_user_path(e, tmp, outdir)
         raise
     if outdir.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".old", dir=outdir.parent))
@@ -82,4 +95,4 @@ def instances_from_label(label: np.ndarray, extra: dict | None = None) -> list[I
     return [Instance(int(c), label == c, dict(extra or {})) for c in np.unique(label) if c != 0]
 
 
-__all__ = ["staged_output", "crop_resize", "crop_resize_mask", "label_from_instances", "instances_from_label"]
+__all__ = ["staged_output", "check_outdir", "crop_resize", "crop_resize_mask", "label_from_instances", "instances_from_label"]

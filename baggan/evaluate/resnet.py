@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from baggan.errors import UserError
+from hfc.safe_load import load_weights_only
 
 
 def conv3x3(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -128,9 +129,9 @@ def load_backbone_weights(backbone: ResNet, path: str | Path) -> None:
     if not path.is_file():
         raise UserError(f"{path}: backbone weights not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's input
-        raise UserError(f"{path}: not a torch state dict ({e})".splitlines()[0]) from None
+        state = load_weights_only(path)
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     own = backbone.state_dict()
     usable = {k: v for k, v in state.items() if k in own}

@@ -20,6 +20,7 @@ from baggan.errors import ConfigError, UserError
 from baggan.io import save_torch_atomic
 from baggan.stylegan2 import official, rosinality
 from baggan.stylegan2.config import NetworkConfig, build_discriminator, build_generator
+from hfc.safe_load import load_weights_only
 
 FORMAT = "baggan.stylegan2.network/1"
 NET_NAMES = ("G", "D", "G_ema")
@@ -136,9 +137,9 @@ def load_network_file(path: str | Path, device: str | torch.device = "cpu") -> N
         try:
             with warnings.catch_warnings(), torch.serialization.safe_globals([argparse.Namespace]):
                 warnings.simplefilter("ignore", UserWarning)
-                payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any failure means a bad file for the user
-            raise UserError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                payload = load_weights_only(path)
+        except ValueError as e:
+            raise UserError(f"{path}: {e}") from None
         if isinstance(payload, dict) and payload.get("format") == FORMAT:
             result = _read_ours(payload, path)
         elif isinstance(payload, dict) and any(k in payload for k in ("g_ema", "g", "d")):

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from baggan.errors import UserError
+from hfc.safe_load import first_sentence, load_failure
 from baggan.stylegan2.config import NetworkConfig
 
 
@@ -100,7 +101,10 @@ def read_official_pickle(path: str | Path) -> dict:
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - any parse failure is a bad file for the user
-        raise UserError(f"{path}: not a readable network pickle ({type(e).__name__}: {e})".replace("\n", " ")) from None
+        reason = load_failure(e)  # a nested torch payload may be refused
+        raise UserError(f"{path}: {reason}" if reason.startswith("refused") else
+                        f"{path}: not a readable network file, neither a torch file nor a network pickle "
+                        f"({first_sentence(e)})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a dict of networks at the top of the pickle, got {type(data).__name__}")
     return data

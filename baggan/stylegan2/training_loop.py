@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from baggan.config import save_config, to_dict
 from baggan.errors import ConfigError, TrainingDiverged
+from baggan.io import remove_stale
 from baggan.stylegan2.augment import PIPES, AugmentPipe, ada_adjust
 from baggan.stylegan2.checkpoint import load_network, save_network
 from baggan.stylegan2.config import build_discriminator, build_generator
@@ -100,6 +101,9 @@ class Trainer:
                  init: str | Path | None = None):
         self.cfg, self.procs, self.outdir = cfg, procs, Path(outdir)
         self.progress = progress and procs.is_main
+        # the files named on the command line are read (and refused) before the data set is
+        snapshot = load_snapshot(resume) if resume is not None else None
+        init_nets = load_network(init) if resume is None and init is not None else None
         self.device = procs.device
         sch = cfg.schedule
         self.batch_gpu = sch.batch_gpu or sch.batch // procs.world
@@ -137,11 +141,11 @@ class Trainer:
         self.elapsed = 0.0  # seconds spent in training steps (maintenance excluded), over resumes
         self.maintenance = 0.0
         self.snapshot: Path | None = None
-        if resume is not None:
-            self._restore(load_snapshot(resume))
+        if snapshot is not None:
+            self._restore(snapshot)
             self.snapshot = Path(resume)
-        elif init is not None:
-            self._initialise(init)
+        elif init_nets is not None:
+            self._initialise(init_nets, init)
 
         self.probe = None
         if cfg.metrics.fid_ticks > 0:
@@ -191,10 +195,9 @@ class Trainer:
         self.elapsed = state["elapsed_s"]
         set_rng_state(state["rng"])
 
-    def _initialise(self, path: str | Path) -> None:
-        """Start from a network file's weights (ours, NVlabs pickle, rosinality), as the official --resume
+    def _initialise(self, nets: dict[str, nn.Module], path: str | Path) -> None:
+        """Start from the networks of file `path` (ours, NVlabs pickle, rosinality), as the official --resume
         does: fresh optimisers, ADA p and counters; a missing D keeps its fresh initialisation."""
-        nets = load_network(path)
         if "G" not in nets and "G_ema" not in nets:
             raise ConfigError(f"--init {path}: holds no generator")
         for name, fallback in (("G", "G_ema"), ("D", None), ("G_ema", "G")):
@@ -363,8 +366,10 @@ class Trainer:
         self.procs.barrier()
 
     def _start_files(self) -> StatsLog:
-        """Rank 0: the resolved config, the grid of reals and the log (cut back to the snapshot on resume)."""
+        """Rank 0: the resolved config, the grid of reals and the log (cut back to the snapshot on resume).
+        Temporary files of writes a kill cut off (a snapshot, a picture) are removed first."""
         self.outdir.mkdir(parents=True, exist_ok=True)
+        remove_stale(self.outdir, ".*.tmp")
         save_config(self.outdir / "config.yaml", dataclasses.replace(self.cfg, network=self.net_cfg))
         reals = self.images.batch(np.arange(self.cfg.grid**2) % len(self.images))[0]
         save_grid(self.outdir / "reals.png", reals, self.cfg.grid)

@@ -29,6 +29,15 @@ def save_grid(path: str | Path, images: torch.Tensor, columns: int) -> None:
     write_image_atomic(path, image_grid(images, columns))
 
 
+def _record(line: str) -> dict | None:
+    """One tick's record, or None for a blank line or the last one cut off by a kill."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("tick"), int) else None
+
+
 class StatsLog:
     """The run's `stats.jsonl`: one JSON object per tick; on resume, lines after the snapshot are dropped."""
 
@@ -37,7 +46,7 @@ class StatsLog:
         self.records: list[dict] = []
         if keep_before_tick is not None and self.path.is_file():
             lines = self.path.read_text(encoding="utf-8").splitlines()
-            self.records = [r for r in (json.loads(s) for s in lines if s.strip()) if r["tick"] < keep_before_tick]
+            self.records = [r for r in map(_record, lines) if r is not None and r["tick"] < keep_before_tick]
         write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
 
     def append(self, record: dict) -> None:

@@ -20,6 +20,7 @@ import torch
 
 from baggan.errors import DataError
 from baggan.stylegan2.checkpoint import FORMAT
+from hfc.safe_load import load_weights_only
 
 SNAPSHOT_GLOB = "snapshot-*.pt"
 
@@ -66,9 +67,9 @@ def load_snapshot(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"{path}: snapshot not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a snapshot"
-        raise DataError(f"{path}: not a readable training snapshot ({type(e).__name__}: {e})") from None
+        state = load_weights_only(path)
+    except ValueError as e:
+        raise DataError(f"{path}: not a training snapshot: {e}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or "training" not in state.get("extra", {}):
         raise DataError(f"{path}: not a training snapshot (a network file without training state)")
     return state

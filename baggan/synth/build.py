@@ -80,9 +80,12 @@ def load_annotator(network: str | Path, hfc: str | Path | None, segmenter: str |
     gen = load_feature_generator(network, device)
     try:
         encoder = load_module(hfc, device, expect=PixelEncoder) if hfc else None
+    except HFCError as e:
+        raise UserError(f"--hfc {e}") from None
+    try:
         model = load_classifier(segmenter, encoder, device)
     except HFCError as e:
-        raise UserError(str(e)) from None
+        raise UserError(f"--segmenter {e}") from None
     annotate = Annotator(gen, encoder, model)
     meta = getattr(getattr(model, "segmenter", model), "meta", {}) or {}
     ls, table = class_mapping(meta, annotate.num_classes, str(segmenter), label_set, classes)

@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from baggan.config import check
 from baggan.errors import UserError
-from baggan.io import read_json, write_json_atomic
+from baggan.io import read_json
 from baggan.synth.latents import CALIBRATION_SHARD, LatentSampler, candidate_seed, fit_direction
 from baggan.synth.quality import confidence, has_category
-from baggan.synth.shards import check_settings, clear_partial, rebuild_index, shard_done
+from baggan.synth.shards import check_settings, rebuild_index, shard_done, write_top_file
 from baggan.synth.writers import WRITERS, ProcessWriter, ShardJobs, ThreadWriter, make_writer
 
 STEER_FILE = "steer.json"
@@ -57,6 +57,8 @@ class SynthSettings:
 
     def __post_init__(self):
         check(self.n >= 1, "n", f"must be >= 1, got {self.n}")
+        check(math.isfinite(self.psi) and math.isfinite(self.steer), "psi/steer",
+              f"must be finite numbers, got {self.psi} and {self.steer}")
         check(self.shard_size >= 1, "shard_size", f"must be >= 1, got {self.shard_size}")
         check(self.batch >= 1, "batch", f"must be >= 1, got {self.batch}")
         check(0.0 <= self.drop_uncertain < 1.0, "drop_uncertain", f"must lie in [0, 1), got {self.drop_uncertain}")
@@ -175,7 +177,7 @@ def _steering(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s
         return None
     d = fit_direction(ws_all[acc], ws_all[~acc])
     info = {"calibration": s.calibration, "calibration_acceptance": float(acc.float().mean()), "direction": d.tolist()}
-    write_json_atomic(path, info)
+    write_top_file(outdir, STEER_FILE, info)
     return info
 
 
@@ -235,7 +237,7 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
     index_meta = {"settings": content, "categories": categories, "num_shards": s.num_shards}
     rebuild_index(outdir, **index_meta)
     if provenance:
-        write_json_atomic(outdir / f"provenance-rank{rank}.json", provenance, indent=2)
+        write_top_file(outdir, f"provenance-rank{rank}.json", provenance, indent=2)
     sampler = LatentSampler(sample_ws, s.psi)
     steering, warnings = None, []
     if s.steer and todo:
@@ -254,7 +256,6 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
 
     try:
         for k in todo:
-            clear_partial(outdir, k)
             t_shard = time.perf_counter()
             writer.submit("open", k, s.shard_target(k), {"description": f"baggan synthesis, shard {k}", "seed": s.seed})
             accepted, examined = _fill_shard(annotate, sampler, table, s, k, device, writer, bar)

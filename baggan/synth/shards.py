@@ -3,13 +3,15 @@ and DIR/index.json rebuilt (under a file lock) from the finished shards (the wri
 
     DIR/index.json                 settings, categories, finished shards, totals (atomic, lock-serialised)
     DIR/shard-00000/annotations.json, images/, labels/, latents.npy, shard.json
-    DIR/.shard-00000.*.partial/    a shard being written (removed and redone if a run dies)
+    DIR/.shard-00000.*.partial/    a shard being written (removed when a run stops; after kill -9, by the
+                                   next run of that shard, which redoes it)
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import numpy as np
 from baggan.data.coco import INDEX_FILE, CocoWriter, instances_from_label_map, label_map_from_instances
 from baggan.data.coco_tools import LATENT_FILE
 from baggan.errors import UserError
-from baggan.io import atomic_dir, read_json, write_json_atomic
+from baggan.io import atomic_dir, read_json, remove_stale, write_json_atomic
 from baggan.synth.quality import most_confident
 
 SHARD_INFO = "shard.json"
@@ -33,12 +35,6 @@ def shard_name(k: int) -> str:
 def shard_done(outdir: Path, k: int) -> bool:
     """True when shard k was written completely (its folder exists only once finished)."""
     return (outdir / shard_name(k) / SHARD_INFO).is_file()
-
-
-def clear_partial(outdir: Path, k: int) -> None:
-    """Remove what a killed run left of shard k."""
-    for p in outdir.glob(f".{shard_name(k)}.*.partial"):
-        shutil.rmtree(p, ignore_errors=True)
 
 
 class ShardWriter:
@@ -97,17 +93,44 @@ class ShardWriter:
         self._stack.close()  # rename .shard-k.*.partial → shard-k
         return info
 
+    def discard(self) -> None:
+        """Remove the unfinished shard's hidden folder (the run stops before finishing it)."""
+        self._stack.pop_all()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+LOCK_FILE = ".index.lock"
+
 
 @contextlib.contextmanager
 def index_lock(outdir: Path):
-    """Exclusive lock over DIR/index.json across processes (fcntl; needs a shared file system that honours it)."""
+    """Exclusive lock over the files at the top of DIR (index.json, steer.json, provenance) across processes
+    (fcntl; needs a shared file system that honours it). The lock file is removed on release: a waiter that
+    then holds a lock on the removed file sees it and locks the new one."""
     outdir.mkdir(parents=True, exist_ok=True)
-    with open(outdir / ".index.lock", "a") as f:
+    path = outdir / LOCK_FILE
+    while True:
+        f = open(path, "a")
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            if os.fstat(f.fileno()).st_ino == os.stat(path).st_ino:
+                break  # the lock file we hold is still the one at `path`
+        except FileNotFoundError:
+            pass
+        f.close()  # it was removed while we waited: lock the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        f.close()
+
+
+def write_top_file(outdir: Path, name: str, obj: dict, indent: int | None = None) -> None:
+    """Write DIR/name atomically under the index lock, removing what a killed writer left of it first."""
+    with index_lock(outdir):
+        remove_stale(outdir, f".{name}.*.tmp")
+        write_json_atomic(outdir / name, obj, indent=indent)
 
 
 def check_settings(outdir: Path, settings: dict) -> None:
@@ -138,5 +161,6 @@ def rebuild_index(outdir: Path, settings: dict, categories: list[dict], num_shar
                   "dropped": sum(s["dropped"] for s in shards)}
         index = {"format": INDEX_FORMAT, "settings": settings, "categories": categories, "num_shards": num_shards,
                  "complete": len(shards) == num_shards, "shards": shards, "totals": totals}
+        remove_stale(outdir, f".{INDEX_FILE}.*.tmp")
         write_json_atomic(outdir / INDEX_FILE, index, indent=1)
     return index

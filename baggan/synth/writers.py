@@ -8,14 +8,17 @@ Both execute the same three messages through `ShardJobs`, in submission order:
     ("finish", k, stats)      drop, index, rename it into place, rebuild DIR/index.json, then report k as done
 
 The first error stops the writing (later messages are skipped) and is raised on the caller at its next
-`submit` or at `close`; `abandon` skips what is queued. A forked writer ignores SIGINT: Ctrl-C reaches the
-caller, which abandons it. `on_done(k)` runs after shard k is in place: on the writer thread, or in the
-calling process (a process writer reports k back; the caller runs it at its next submit or at close).
+`submit` or at `close`; `abandon` skips what is queued. A stopped writer removes the hidden folders of the
+shards it did not finish. A forked writer ignores SIGINT: Ctrl-C reaches the caller, which abandons it; it
+dies with its caller (PR_SET_PDEATHSIG on Linux, else it notices within `_POLL` seconds), removing its
+unfinished shards. `on_done(k)` runs after shard k is in place: on the writer thread, or in the calling
+process (a process writer reports k back; the caller runs it at its next submit or at close).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import queue
 import signal
@@ -51,6 +54,11 @@ class ShardJobs:
             self.on_done(k)
         else:
             raise ValueError(f"unknown writer message {op!r}")
+
+    def discard(self) -> None:
+        """Remove the hidden folders of the shards opened and not finished."""
+        while self.open:
+            self.open.popitem()[1].discard()
 
 
 class ThreadWriter:
@@ -94,11 +102,13 @@ class ThreadWriter:
         self._abandoned = True
         self._queue.put(None)
         self._thread.join()
+        self._jobs.discard()
 
     def close(self) -> None:
         """Wait for every queued message, stop the thread, raise the first error."""
         self._queue.put(None)
         self._thread.join()
+        self._jobs.discard()
         self._raise()
 
 
@@ -111,25 +121,56 @@ def _portable(e: BaseException) -> BaseException:
         return RuntimeError(f"synthesis writer: {type(e).__name__}: {e}")
 
 
-def _serve(jobs: ShardJobs, inbox, outbox, stop) -> None:
+class _CallerGone(BaseException):
+    """The calling process died: the writer stops, removing its unfinished shards."""
+
+
+def _caller_gone(*_: Any) -> None:
+    raise _CallerGone
+
+
+def _die_with(caller: int) -> None:
+    """Raise _CallerGone in this process (by SIGTERM) when process `caller` dies (Linux; elsewhere: polled)."""
+    import ctypes
+    import sys
+
+    signal.signal(signal.SIGTERM, _caller_gone)
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != caller:  # died before the signal was armed
+        raise _CallerGone
+
+
+def _serve(jobs: ShardJobs, inbox, outbox, stop, caller: int) -> None:
     """The forked writer: execute messages until None; report done shards, the first error, then 'closed'."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     jobs.on_done = lambda k: outbox.put(("done", k))
     failed = False
-    while True:
-        try:
-            msg = inbox.get()
-        except (EOFError, OSError):  # the caller is gone
-            return
-        if msg is None:
-            break
-        if failed or stop.is_set():
-            continue
-        try:
-            jobs.run(*msg)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
-            failed = True
-            outbox.put(("error", _portable(e)))
+    try:
+        _die_with(caller)
+        while True:
+            try:
+                msg = inbox.get(timeout=_POLL)
+            except queue.Empty:
+                if os.getppid() != caller:
+                    raise _CallerGone from None
+                continue
+            except (EOFError, OSError):
+                raise _CallerGone from None
+            if msg is None:
+                break
+            if failed or stop.is_set():
+                continue
+            try:
+                jobs.run(*msg)
+            except Exception as e:  # noqa: BLE001 - handed to the caller
+                failed = True
+                outbox.put(("error", _portable(e)))
+    except _CallerGone:
+        jobs.discard()
+        os._exit(0)  # nobody reads the queues any more: skip their flushing at exit
+    jobs.discard()
     outbox.put(("closed", None))
 
 
@@ -142,7 +183,7 @@ class ProcessWriter:
         self._inbox, self._outbox, self._stop = ctx.Queue(maxsize=maxsize), ctx.Queue(), ctx.Event()
         self._error: BaseException | None = None
         self._closed = False
-        self._proc = ctx.Process(target=_serve, args=(jobs, self._inbox, self._outbox, self._stop),
+        self._proc = ctx.Process(target=_serve, args=(jobs, self._inbox, self._outbox, self._stop, os.getpid()),
                                  name="synth-writer", daemon=True)
         self._proc.start()
 
