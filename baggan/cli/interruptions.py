@@ -33,6 +33,10 @@ AFTER_INTERRUPTION = {
                            "continue the sweep.",
     "evaluate oneshot": "the finished units and cached projections in --outdir; run the same command again to "
                         "continue.",
+    "evaluate threats": "the report files finished so far, each one whole (written under a temporary name), and "
+                        "with --save-samples the finished sample folders (each staged); run the same command again "
+                        "for the whole report.",
+    "evaluate train-judge": f"{_ATOMIC} (--out and its .json).",
     "evaluate realism": "the report files finished so far, each one whole (written under a temporary name); "
                         "run the same command again for the whole report.",
     "generate": f"{_STAGED} (--outdir).",
@@ -40,7 +44,10 @@ AFTER_INTERRUPTION = {
                  "again to continue from it.",
     "info": "nothing (it writes no file).",
     "oneshot fit": f"{_ATOMIC} (--out and its picture).",
+    "label": "the masks saved and the files fitted so far in --workdir, each whole; start it again on the same "
+             "--workdir to go on.",
     "prepare celebamask": f"{_STAGED} (--outdir).",
+    "prepare debisim": f"{_STAGED} (--outdir).",
     "prepare pascal-part": f"{_STAGED} (--outdir).",
     "prepare pidray": f"{_STAGED} (--outdir).",
     "quickstart": "the finished stages in --outdir (run.json); run the same command again to finish.",
