@@ -8,8 +8,9 @@ per annotated sample: for ours the HFC encoder, giving z) and `classify` (the tr
 An annotated sample is an `Annotation`: the ws of a generated scan (from a seed, a saved ws file, or
 GAN inversion of a real scan) plus an int64 label map aligned with the generated image (0 =
 background; `ignore_index` marks unannotated pixels). `fit` renders each sample once (constant
-noise), then trains with cross-entropy, Adam (lr 0.01, betas (0.9, 0.99)), 200 epochs; an epoch is
-one optimiser step on the gradient summed over all N samples (N = 1: one-shot).
+noise), lets the model calibrate fixed input statistics on them (ours: the segmenter's standardisation
+of the codes, hfc.segmenters), then trains with cross-entropy, Adam (lr 0.01, betas (0.9, 0.99)),
+200 epochs; an epoch is one optimiser step on the gradient summed over all N samples (N = 1: one-shot).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class PixelClassifier(nn.Module):
     def classify(self, x: Any) -> torch.Tensor:
         """The trained part: prepared input → logits [N, K, size, size]."""
         raise NotImplementedError
+
+    def calibrate(self, inputs: Sequence[Any]) -> None:
+        """Adapt fixed input statistics to the prepared training inputs before `fit` trains (default: nothing)."""
 
     def loss(self, x: Any, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
         """Cross-entropy of the logits against labels [N, size, size]."""
@@ -94,6 +98,11 @@ class HFCSegmenter(PixelClassifier):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Segmenter logits on z."""
         return self.segmenter(x)
+
+    def calibrate(self, inputs: Sequence[torch.Tensor]) -> None:
+        """The segmenter's input standardisation from the samples' codes (if it standardises)."""
+        if self.segmenter.standardize:
+            self.segmenter.calibrate(inputs)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The segmenter's parameters only."""
@@ -186,6 +195,7 @@ def fit(
             else:
                 _, feats = gen.synthesize(s.ws.reshape(1, gen.num_ws, gen.w_dim).to(device), noise_mode=noise_mode)
             inputs.append(model.prepare(feats, size))
+    model.calibrate(inputs)
     opt = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas)
     model.train()
     history = []

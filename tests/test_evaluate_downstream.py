@@ -1,5 +1,6 @@
 """Downstream protocol: DeepLabV3 / SDANet shapes and training, data plumbing, a tiny end-to-end CLI run."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -64,9 +65,31 @@ def test_two_training_steps_change_the_model(sets):
     for mc in cfg.models:
         model = ds.build_model(mc, 4)
         before = [p.detach().clone() for p in model.parameters()]
-        loss = ds.train_segmenter(model, train, cfg, 0, torch.device("cpu"), mc.name)
-        assert np.isfinite(loss)
+        run = ds.train_segmenter(model, train, cfg, 0, torch.device("cpu"), mc.name)
+        assert np.isfinite(run.final_loss) and run.steps == run.best_step == 2 and np.isnan(run.val_miou)
         assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_early_stopping_keeps_the_best_weights(sets):
+    """With a validation score, a run stops after `patience` scores without improvement, before the cap, and ends
+    with the weights of its best score (here a scripted score: best at step 4, then worse)."""
+    cfg = ds.DownstreamConfig(**{**TINY, "steps": 40, "eval_every": 2, "patience": 3,
+                                 "models": [ds.ModelConfig(**TINY["models"][1])]})
+    data = CocoDataset(sets["real"])
+    source = ds.ScanSource(data, ds.resolve_categories(data, None), 32, cache=True)
+    train = ds.TrainingSet([(source, i) for i in range(len(data))], ds.build_augment(cfg.augment, 0))
+    model = ds.build_model(cfg.models[0], 4)
+    scores, kept = iter([0.1, 0.3, 0.2, 0.25, 0.05, 0.9]), {}
+
+    def validate(m):
+        kept[len(kept) + 1] = {k: v.detach().clone() for k, v in m.state_dict().items()}
+        return next(scores)
+
+    run = ds.train_segmenter(model, train, cfg, 0, torch.device("cpu"), "sdanet", validate)
+    assert run.steps == 10 and run.best_step == 4 and run.val_miou == 0.3
+    assert [s for s, _ in run.val_history] == [2, 4, 6, 8, 10]
+    assert all(torch.equal(v, kept[2][k]) for k, v in model.state_dict().items())
+    assert not all(torch.equal(v, kept[5][k]) for k, v in model.state_dict().items())
 
 
 def test_dice_loss_by_hand():
@@ -138,6 +161,11 @@ def test_plan_runs_needs_enough_synthetic_scans():
     assert ds.plan_runs(cfg, 4, 10, Path("s")) == (2, {"1:0": 0, "1:1": 2, "1:5": 10})
     with pytest.raises(UserError, match="ratio 1:5 with R = 2 needs 10 synthetic scans"):
         ds.plan_runs(cfg, 4, 9, Path("s"))
+    held_out = ds.DownstreamConfig(**{**TINY, "ratios": [0, 1], "num_real": None, "validation": 1,
+                                      "models": [ds.ModelConfig("sdanet")]})
+    assert ds.plan_runs(held_out, 4, 10, Path("s"))[0] == 3  # R = the real scans not held out
+    with pytest.raises(UserError, match="2 training \\+ 3 validation real scans wanted, --real has 4"):
+        ds.plan_runs(dataclasses.replace(held_out, num_real=2, validation=3), 4, 10, Path("s"))
 
 
 def test_backbone_weights_round_trip(tmp_path):
@@ -183,7 +211,8 @@ def test_downstream_end_to_end(sets, tmp_path, monkeypatch):
     doc = json.loads(original)
     doc["annotations"] = doc["annotations"][:-1]
     retrained = []
-    monkeypatch.setattr(ds, "train_segmenter", lambda *a, **k: retrained.append(a[2]) or 0.0)
+    monkeypatch.setattr(ds, "train_segmenter",
+                        lambda *a, **k: retrained.append(a[2]) or ds.Training(0.0, 1, 1, float("nan"), []))
     try:
         ann.write_text(json.dumps(doc))
         third = CliRunner().invoke(cli, args)
@@ -191,6 +220,18 @@ def test_downstream_end_to_end(sets, tmp_path, monkeypatch):
         ann.write_text(original)  # the fixture is shared by the module's other tests
     assert third.exit_code == 0, third.output
     assert len(retrained) == 4
+
+
+def test_downstream_with_a_validation_split(sets, tmp_path):
+    """validation: 1 holds one real scan out of training (R = 3 of 4) and records each run's steps and its score."""
+    cfg = ds.DownstreamConfig(**{**TINY, "steps": 4, "eval_every": 2, "patience": 1, "validation": 1, "ratios": [0],
+                                 "num_real": None, "models": [ds.ModelConfig(**TINY["models"][1])]})
+    ds.run_downstream(cfg, sets["real"], sets["synthetic"], sets["test"], tmp_path, torch.device("cpu"))
+    data = json.loads((tmp_path / "downstream.json").read_text())
+    assert data["data"]["real"]["used"] == 3 and data["data"]["real"]["validation"] == 1
+    (run,) = data["runs"]
+    assert run["steps"] in (2, 4) and run["best_step"] in (2, 4) and 0.0 <= run["val_miou"] <= 1.0
+    assert "early stopping on 1 held-out real scans" in (tmp_path / "downstream.md").read_text()
 
 
 @pytest.mark.parametrize("breakage,message", [

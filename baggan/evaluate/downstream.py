@@ -10,18 +10,25 @@ other categories become background. Scans are letterboxed to `resolution`² (asp
 the X-ray background); metrics are computed at that resolution inside the letterbox (padding excluded),
 against the nearest-resized ground truth. The R real scans and the synthetic scans are prefixes of fixed
 permutations (seeded by `data_seed`), so every ratio's synthetic set contains the smaller ratios' sets and
-seeds only change initialisation, augmentation and batch order. Every run takes the same number of
-optimisation steps, so larger mixes are not trained for longer.
+seeds only change initialisation, augmentation and batch order.
+
+Training length: by default every run takes the same `steps` optimisation steps, so larger mixes are not trained
+for longer. With `validation: V` (> 0), V further real scans (the next V of the real permutation, never trained
+on) are scored every `eval_every` steps; a run stops after `patience` scores without a better validation mIoU
+(or at `steps`, the cap) and keeps the weights of its best score: each run is trained to convergence on its own
+mix. The learning-rate schedule decays over the cap.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import cv2
 import numpy as np
@@ -96,7 +103,7 @@ class DownstreamConfig:
 
     resolution: int  # scans are letterboxed to resolution²; a multiple of 32
     models: list[ModelConfig]
-    steps: int  # optimisation steps per run (the same for every ratio)
+    steps: int  # optimisation steps per run (the same for every ratio); with validation, the cap
     batch_size: int
     lr: float
     ratios: list[int] = field(default_factory=lambda: [0, 1, 2, 5, 10])  # a of R:A = 1:a
@@ -109,6 +116,9 @@ class DownstreamConfig:
     momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4
     poly_power: float = 0.9  # lr = base · (1 - step/steps)^power
+    validation: int = 0  # real scans held out for early stopping (0: every run trains `steps` steps)
+    eval_every: int = 50  # steps between two validation scores
+    patience: int = 4  # validation scores without a better mIoU before a run stops
     dice_weight: float = 0.0  # loss = cross-entropy + dice_weight · soft Dice of the foreground classes
     augment: AugmentConfig = AugmentConfig()
     num_workers: int = 0
@@ -126,6 +136,9 @@ class DownstreamConfig:
         check(self.batch_size >= 2, "batch_size", f"must be ≥ 2 (BatchNorm), got {self.batch_size}")
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         check(self.dice_weight >= 0, "dice_weight", f"must be ≥ 0, got {self.dice_weight}")
+        check(self.validation >= 0, "validation", f"must be ≥ 0, got {self.validation}")
+        check(self.eval_every >= 1, "eval_every", f"must be ≥ 1, got {self.eval_every}")
+        check(self.patience >= 1, "patience", f"must be ≥ 1, got {self.patience}")
         check(len(self.ratios) > 0 and min(self.ratios) >= 0, "ratios", "needs synthetic-per-real counts ≥ 0")
         check(len(set(self.ratios)) == len(self.ratios), "ratios", "has duplicates")
         check(len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds), "seeds", "must be distinct, ≥ 1")
@@ -303,9 +316,22 @@ def _reseed_worker(worker_id: int, seed: int) -> None:
     seed_augment(torch.utils.data.get_worker_info().dataset.augment, seed + 7919 * (worker_id + 1))
 
 
-def train_segmenter(model: nn.Module, data: TrainingSet, cfg: DownstreamConfig, seed: int,
-                    device: torch.device, desc: str) -> float:
-    """Train cfg.steps steps (cross-entropy [+ Dice], poly lr decay); returns the mean loss of the last 10% of steps."""
+@dataclass
+class Training:
+    """How a run's training went."""
+
+    final_loss: float  # mean loss of the last 10 % of the steps taken (at least one)
+    steps: int  # steps taken
+    best_step: int  # steps of the kept weights (= steps without validation)
+    val_miou: float  # validation mIoU of the kept weights (NaN without validation)
+    val_history: list[tuple[int, float]]  # (step, validation mIoU) of every score
+
+
+def train_segmenter(model: nn.Module, data: TrainingSet, cfg: DownstreamConfig, seed: int, device: torch.device,
+                    desc: str, validate: Callable[[nn.Module], float] | None = None) -> Training:
+    """Train at most cfg.steps steps (cross-entropy [+ Dice], poly lr decay). With `validate` (model → validation
+    mIoU), score every cfg.eval_every steps, stop after cfg.patience scores without improvement and keep the best
+    weights."""
     from tqdm import tqdm
 
     sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=cfg.steps * cfg.batch_size,
@@ -320,7 +346,7 @@ def train_segmenter(model: nn.Module, data: TrainingSet, cfg: DownstreamConfig, 
         opt = torch.optim.AdamW(params, cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - s / cfg.steps) ** cfg.poly_power)
     model.to(device).train()
-    tail = []
+    losses, history, best, stale = [], [], (-math.inf, 0, None), 0
     bar = tqdm(loader, total=cfg.steps, desc=desc, unit="step", leave=False)
     for step, (x, y) in enumerate(bar):
         logits, y = model(x.to(device)), y.to(device)
@@ -333,11 +359,25 @@ def train_segmenter(model: nn.Module, data: TrainingSet, cfg: DownstreamConfig, 
         loss.backward()
         opt.step()
         sched.step()
-        if step >= cfg.steps - max(1, cfg.steps // 10):
-            tail.append(loss.item())
+        losses.append(loss.item())
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
-    return float(np.mean(tail))
+        if validate is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+            score = validate(model)
+            model.train()
+            history.append((step + 1, score))
+            if score > best[0]:  # NaN (no class anywhere) never counts as better
+                best, stale = (score, step + 1, copy.deepcopy(model.state_dict())), 0
+            else:
+                stale += 1
+            if stale >= cfg.patience:
+                break
+    steps = len(losses)
+    if best[2] is not None:
+        model.load_state_dict(best[2])
+    tail = losses[-max(1, steps // 10):]
+    return Training(float(np.mean(tail)), steps, best[1] if best[2] is not None else steps,
+                    best[0] if best[2] is not None else float("nan"), history)
 
 
 @torch.inference_mode()
@@ -372,6 +412,9 @@ class RunResult:
     train_seconds: float
     train_cpu_seconds: float  # process CPU time: with one thread ≈ the wall time on an idle core
     eval_seconds: float
+    steps: int = 0  # optimisation steps taken
+    best_step: int = 0  # steps of the weights tested (early stopping keeps the best validation score's)
+    val_miou: float = float("nan")  # their validation mIoU (NaN without validation)
 
 
 def _subset(n_have: int, n_want: int, seed: int) -> list[int]:
@@ -380,10 +423,11 @@ def _subset(n_have: int, n_want: int, seed: int) -> list[int]:
 
 
 def plan_runs(cfg: DownstreamConfig, n_real: int, n_synth: int, synth_dir: Path) -> tuple[int, dict[str, int]]:
-    """R and the synthetic count A of each ratio; UserError if the synthetic set is too small."""
-    r = cfg.num_real or n_real
-    if r > n_real:
-        raise UserError(f"num_real: {r} real scans wanted, --real has {n_real}")
+    """R and the synthetic count A of each ratio; UserError if the real or synthetic set is too small."""
+    r = cfg.num_real or n_real - cfg.validation
+    if r + cfg.validation > n_real or r < 1:
+        raise UserError(f"num_real + validation: {r} training + {cfg.validation} validation real scans wanted, "
+                        f"--real has {n_real}")
     plan = {f"1:{a}": a * r for a in cfg.ratios}
     worst = max(plan, key=plan.get)
     if plan[worst] > n_synth:
@@ -429,7 +473,8 @@ def run_downstream(cfg: DownstreamConfig, real_dir: str | Path, synthetic_dir: s
     src = {role: ScanSource(ds, names, cfg.resolution, cfg.cache) for role, ds in
            (("real", real), ("synthetic", synth), ("test", test))}
     r, plan = plan_runs(cfg, len(real), len(synth), Path(synthetic_dir))
-    real_idx = _subset(len(real), r, cfg.data_seed)
+    real_order = _subset(len(real), r + cfg.validation, cfg.data_seed)
+    real_idx, val_idx = real_order[:r], real_order[r:]
     synth_order = _subset(len(synth), max(plan.values()), cfg.data_seed + 1)
     test_idx = list(range(len(test)))[:cfg.max_test or len(test)]
     show_idx = test_idx[:cfg.show]
@@ -451,18 +496,24 @@ def run_downstream(cfg: DownstreamConfig, real_dir: str | Path, synthetic_dir: s
         torch.manual_seed(seed)
         model = build_model(mc, k)
         t0, c0 = time.time(), time.process_time()
-        loss = train_segmenter(model, TrainingSet(items, build_augment(cfg.augment, seed)), cfg, seed, device,
-                               f"{mc.name} {ratio} seed {seed}")
+        validate = None
+        if val_idx:
+            def validate(m: nn.Module) -> float:
+                pairs = predict(m, src["real"], val_idx, device, 2 * cfg.batch_size)
+                return float(segmentation_scores(np.stack([confusion_matrix(g, p, k) for g, p in pairs])).miou)
+        run = train_segmenter(model, TrainingSet(items, build_augment(cfg.augment, seed)), cfg, seed, device,
+                              f"{mc.name} {ratio} seed {seed}", validate)
         t1, c1 = time.time(), time.process_time()
         pairs = predict(model, src["test"], test_idx, device, 2 * cfg.batch_size)
         scores = segmentation_scores(np.stack([confusion_matrix(g, p, k) for g, p in pairs]))
         runs.append(RunResult(mc.label, ratio, r, plan[ratio], seed, scores.miou, scores.wiou, scores.fg_iou,
-                              scores.class_iou.tolist(), loss, t1 - t0, c1 - c0, time.time() - t1))
+                              scores.class_iou.tolist(), run.final_loss, t1 - t0, c1 - c0, time.time() - t1,
+                              run.steps, run.best_step, run.val_miou))
         if seed == cfg.seeds[0] and ratio in (cfg.ratio_names[0], cfg.ratio_names[-1]):
             shown[(mc.label, ratio)] = [p for _, p in pairs[:len(show_idx)]]
         write_json_atomic(log, rp.to_jsonable({"key": key, "runs": [dataclasses.asdict(x) for x in runs]}),
                           indent=1)
-    info = {"real": {"dir": str(real_dir), "scans": len(real), "used": r},
+    info = {"real": {"dir": str(real_dir), "scans": len(real), "used": r, "validation": len(val_idx)},
             "synthetic": {"dir": str(synthetic_dir), "scans": len(synth), "used_max": max(plan.values())},
             "test": {"dir": str(test_dir), "scans": len(test), "used": len(test_idx)},
             "classes": ["background", *names], "test_foreground_fraction": fg_fraction,
@@ -485,6 +536,7 @@ def summarize(runs: Sequence[RunResult], model: str, ratio: str) -> dict:
     out["seeds"] = len(sel)
     out["train_seconds"] = float(np.mean([x.train_seconds for x in sel]))
     out["train_cpu_seconds"] = float(np.mean([x.train_cpu_seconds for x in sel]))
+    out["steps"] = float(np.mean([x.steps for x in sel]))
     out["real"], out["synthetic"] = sel[0].real, sel[0].synthetic
     return out
 
@@ -522,6 +574,14 @@ def _predictions_figure(test: ScanSource, show_idx: Sequence[int], shown: dict[t
     return rp.image_grid(rows, labels, cols, title="Downstream predictions (first seed)", legend=legend)
 
 
+def _length(cfg: DownstreamConfig, info: dict) -> str:
+    """How long each run trained, in words."""
+    if not info["real"].get("validation"):
+        return f"{cfg.steps} steps"
+    return (f"early stopping on {info['real']['validation']} held-out real scans (validation mIoU every "
+            f"{cfg.eval_every} steps, patience {cfg.patience}, at most {cfg.steps} steps; the best weights tested)")
+
+
 def downstream_report(cfg: DownstreamConfig, runs: Sequence[RunResult], info: dict, device: torch.device,
                       figures: Sequence[str]) -> tuple[dict, str]:
     """The report's JSON data and Markdown text."""
@@ -532,7 +592,7 @@ def downstream_report(cfg: DownstreamConfig, runs: Sequence[RunResult], info: di
           f"Real training scans: `{info['real']['dir']}` (R = {info['real']['used']} of {info['real']['scans']}) · "
           f"synthetic: `{info['synthetic']['dir']}` ({info['synthetic']['scans']} scans) · test: "
           f"`{info['test']['dir']}` ({info['test']['used']} scans) · {cfg.resolution}² · seeds "
-          f"{', '.join(map(str, cfg.seeds))} · {cfg.steps} steps × batch {cfg.batch_size} per run · device "
+          f"{', '.join(map(str, cfg.seeds))} · {_length(cfg, info)} × batch {cfg.batch_size} per run · device "
           f"{device} · total {info['seconds'] / 60:.1f} min.\n",
           f"Classes: {', '.join(classes[1:])} (0 = background). Foreground covers "
           f"{100 * info['test_foreground_fraction']:.2f}% of the test scans' pixels: the ceiling of wIoU.\n"]
@@ -544,9 +604,10 @@ def downstream_report(cfg: DownstreamConfig, runs: Sequence[RunResult], info: di
             d_wiou = s["wiou"][0] - by_ratio[base]["wiou"][0]
             rows.append([ratio, s["real"], s["synthetic"], rp.fmt_mean_std(*s["miou"]), rp.fmt_mean_std(*s["wiou"]),
                          rp.fmt_mean_std(*s["fg_iou"]), rp.fmt(d_miou, scale=100), rp.fmt(d_wiou, scale=100),
-                         rp.fmt(s["train_seconds"], 1), rp.fmt(s["train_cpu_seconds"], 1)])
+                         rp.fmt(s["steps"], 0), rp.fmt(s["train_seconds"], 1), rp.fmt(s["train_cpu_seconds"], 1)])
         md.append(rp.markdown_table(["R:A", "real", "synthetic", "mIoU %", "wIoU %", "FG-IoU %",
-                                     f"ΔmIoU vs {base} (pp)", f"ΔwIoU vs {base} (pp)", "train s/run", "train CPU s/run"], rows))
+                                     f"ΔmIoU vs {base} (pp)", f"ΔwIoU vs {base} (pp)", "steps/run", "train s/run",
+                                     "train CPU s/run"], rows))
         md.append("\nPer-class IoU % (mean ± std over seeds):\n")
         rows = [[ratio] + [rp.fmt_mean_std(m, sd) for m, sd in zip(*s["class_iou"])]
                 for ratio, s in by_ratio.items()]
@@ -571,5 +632,5 @@ def downstream_report(cfg: DownstreamConfig, runs: Sequence[RunResult], info: di
 
 __all__ = ["ModelConfig", "AugmentConfig", "DownstreamConfig", "open_dataset", "resolve_categories",
            "label_lookup", "letterbox", "ScanSource", "TrainingSet", "build_augment", "seed_augment", "build_model",
-           "dice_loss", "train_segmenter", "predict", "RunResult", "plan_runs", "run_downstream", "summarize",
+           "dice_loss", "Training", "train_segmenter", "predict", "RunResult", "plan_runs", "run_downstream", "summarize",
            "downstream_report"]

@@ -45,6 +45,7 @@ Part = Literal["main", "shots", "depth", "layer", "tau", "dk", "patch"]
 PARTS: tuple[str, ...] = get_args(Part)
 SEGMENTERS = ("mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9")
 Constraint = Literal["equipartition", "pixel_distribution"]
+FIT_VERSION = 2  # part of every unit's cache key; 2: segmenters on HFC codes standardise them (issue 20)
 
 
 @dataclass(frozen=True)
@@ -512,7 +513,7 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
             "shots": unit.shots, "rep": unit.rep, "train": [(s.kind, s.sim_key, s.seed) for s in train],
             "test": [(s.kind, s.sim_key, s.seed) for s in test], "projector": to_dict(cfg.projector),
             "generator": ws.generator_sha256, "categories": list(cfg.scans.categories),
-            "min_pixels": cfg.scans.min_pixels, "size": ws.size}
+            "min_pixels": cfg.scans.min_pixels, "size": ws.size, "fit_version": FIT_VERSION}
 
 
 def _load_unit(path: Path) -> dict | None:
