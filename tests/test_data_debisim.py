@@ -385,7 +385,7 @@ def test_evaluation_recipe_on_the_fixture(tmp_path, monkeypatch):
     monkeypatch.setattr(fid, "InceptionFeatures", _CheapFeatures)
     sets = {}
     for seed, name in enumerate(("real", "synthetic", "test"), 1):
-        write_run(tmp_path / f"{name}-run", n_bags=2, seed=seed)
+        write_run(tmp_path / f"{name}-run", n_bags=1, seed=seed)
         sets[name] = tmp_path / name
         result = _prepare(tmp_path / f"{name}-run", sets[name], "--view", "both", "--size", "64")
         assert result.exit_code == 0, result.output
