@@ -106,3 +106,11 @@ if __name__ == "__main__":  # python tests/_synth_toy.py OUTDIR N SHARD_SIZE BAT
     r, w = rank_world()
     run_toy(sys.argv[1], rank=r, world=w, n=int(sys.argv[2]), shard_size=int(sys.argv[3]), batch=int(sys.argv[4]),
             sleep=float(sys.argv[5]), min_area=3)
+
+
+def sigint_default() -> None:
+    """Popen preexec_fn: default SIGINT handling in the child, so that Python raises KeyboardInterrupt (a
+    shell that runs the suite in the background ignores SIGINT, and children inherit ignored signals)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -20,7 +20,7 @@ from baggan.stylegan2.training_state import latest_snapshot, load_snapshot
 from train_fixtures import ROOT, one_thread, tiny_config, write_tiny_data  # noqa: F401 (autouse fixture)
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _synth_toy import run_toy, snapshot  # noqa: E402
+from _synth_toy import run_toy, sigint_default, snapshot  # noqa: E402
 
 KILLED = str(Path(__file__).parent / "_killed_run.py")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -144,7 +144,7 @@ def test_ctrl_c_leaves_no_partial_shard_nor_lock(tmp_path):
         code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from _synth_toy import run_toy; "
                 f"run_toy({str(out)!r}, sleep=0.2, n=25, shard_size=5, batch=2, writer={writer!r})")
         proc = subprocess.Popen([sys.executable, "-c", code], env=ENV, start_new_session=True,
-                                stderr=subprocess.PIPE)
+                                preexec_fn=sigint_default, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not (out / "shard-00000").is_dir() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)

@@ -16,7 +16,7 @@ from baggan.errors import UserError
 from baggan.synth import SynthSettings, confidence, load_latent
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _synth_toy import HAMMER, ToyAnnotator, ToyGenerator, run_toy, snapshot  # noqa: E402
+from _synth_toy import HAMMER, ToyAnnotator, ToyGenerator, run_toy, sigint_default, snapshot  # noqa: E402
 
 
 def test_shards_and_index(tmp_path):
@@ -184,7 +184,8 @@ def test_ctrl_c_stops_both_processes_and_resume_matches(tmp_path):
     settings = dict(n=25, shard_size=5, batch=2, min_area=3, writer="process")
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from _synth_toy import run_toy; "
             f"run_toy({str(tmp_path / 'cut')!r}, sleep=0.2, **{settings!r})")  # 15 calls: 3 s in all
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, preexec_fn=sigint_default,
+                            stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not (tmp_path / "cut" / "shard-00000").is_dir() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
