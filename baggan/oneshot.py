@@ -180,7 +180,8 @@ def build_classifier(method: str, gen: StyleGANFeatureGenerator, encoder: PixelE
 
     with seeded(cfg.seed):
         if method in HFC_METHODS:
-            return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim, num_classes, cfg.hidden))
+            return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim, num_classes, cfg.hidden,
+                                                        standardize=cfg.standardize))
         return BASELINES[RAW_METHODS[method]](layer_channels(gen), num_classes)
 
 

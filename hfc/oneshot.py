@@ -227,7 +227,7 @@ def fit_segmenter(
     """Ours, end to end: build cfg.segmenter on the encoder's codes and fit it on the samples."""
     k = num_classes if num_classes is not None else num_classes_of(samples, cfg.ignore_index)
     with seeded(cfg.seed):
-        segmenter = make_segmenter(cfg.segmenter, encoder.out_dim, k, cfg.hidden)
+        segmenter = make_segmenter(cfg.segmenter, encoder.out_dim, k, cfg.hidden, standardize=cfg.standardize)
     model = HFCSegmenter(encoder, segmenter).to(_device(encoder))
     fit(model, gen, samples, cfg, progress=progress)
     return model

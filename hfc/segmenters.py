@@ -4,7 +4,7 @@ MLP with 1 or 3 layers (a per-pixel network = 1x1 convolutions) and FCN with 3, 
 (3x3, stride 1, "same" padding); LeakyReLU between layers, softmax output (`predict_proba`; training
 uses cross-entropy on the logits). Input [N, D, H, W], output logits [N, K, H, W].
 
-Input standardisation (`standardize=True`, what `make_segmenter` builds): the codes are first mapped to
+Input standardisation (`standardize=True`; `OneShotConfig.standardize`, off by default): the codes are first mapped to
 (z - mean) / std per channel, with mean and std measured on the annotated samples' codes by `calibrate`
 (hfc.oneshot.fit calls it) and stored as buffers, so the saved segmenter applies the same map. The HFC
 codes are unit vectors (f_theta ends in an L2 normalisation): on the 64² X-ray generator each of their
@@ -128,8 +128,8 @@ class ConvSegmenter(nn.Module):
         return self.forward(z).softmax(dim=1)
 
 
-def make_segmenter(name: str, in_dim: int, num_classes: int, hidden: int = 128, standardize: bool = True) -> ConvSegmenter:
-    """Build one of mlp1, mlp3, fcn3, fcn5, fcn7, fcn9 (with input standardisation unless told otherwise)."""
+def make_segmenter(name: str, in_dim: int, num_classes: int, hidden: int = 128, standardize: bool = False) -> ConvSegmenter:
+    """Build one of mlp1, mlp3, fcn3, fcn5, fcn7, fcn9 (with input standardisation when `standardize`)."""
     if name not in SEGMENTERS:
         raise ValueError(f"unknown segmenter {name!r} (choose from {', '.join(SEGMENTERS)})")
     layers, kernel = SEGMENTERS[name]

@@ -113,7 +113,7 @@ def test_mlp1_fits_its_own_example_when_trained_longer(planted, trained, example
     """The codes are separable (above), so the standardised linear head gets there: 1000 Adam steps (~1 s)."""
     ann, feats = example
     with seeded(0):
-        model = HFCSegmenter(trained, make_segmenter("mlp1", 16, 3))
+        model = HFCSegmenter(trained, make_segmenter("mlp1", 16, 3, standardize=True))
     fit(model, planted, [ann], OneShotConfig(segmenter="mlp1", epochs=1000))
     pred = model.predict(feats, 32)[0][0]
     assert iou(pred, planted.label, 1) >= 0.8 and iou(pred, planted.label, 2) >= 0.8
