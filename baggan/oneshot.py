@@ -67,12 +67,16 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def ws_from_seed(G: Generator, seeds: Sequence[int], psi: float, class_idx: int | None = None) -> torch.Tensor:
-    """ws [N, num_ws, w_dim] of seeds, with z from numpy RandomState(seed) as `baggan generate` draws it."""
+def ws_from_seed(G: Generator, seeds: Sequence[int], psi: float, class_idx: int | None = None,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    """ws [N, num_ws, w_dim] of seeds, with z from numpy RandomState(seed) as `baggan generate` draws it; a
+    conditional G gets one class for all (`class_idx`) or a label vector per seed (`labels` [N, c_dim])."""
     z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in seeds])).float()
     device = G.mapping.fc0.weight.device
     c = None
-    if G.c_dim > 0:
+    if G.c_dim > 0 and labels is not None:
+        c = labels.float().to(device)
+    elif G.c_dim > 0:
         if class_idx is None or not 0 <= class_idx < G.c_dim:
             raise UserError(f"--class-idx: the generator is conditional; give a class in 0..{G.c_dim - 1}")
         c = torch.nn.functional.one_hot(torch.full([len(seeds)], class_idx), G.c_dim).float().to(device)

@@ -62,6 +62,7 @@ def generate(G: torch.nn.Module, n: int, psi: float, seed: int, labels: np.ndarr
     c = labels[i] (multi-hot over PIDRay's categories)."""
     from tqdm import tqdm
 
+    from baggan.oneshot import ws_from_seed
     from baggan.stylegan2.projector import to_uint8
 
     if G.c_dim and (labels is None or labels.shape[1] != G.c_dim):
@@ -71,9 +72,8 @@ def generate(G: torch.nn.Module, n: int, psi: float, seed: int, labels: np.ndarr
     with torch.no_grad():
         for start in tqdm(range(0, n, batch), desc=f"generate psi={psi}", unit="batch", leave=False, disable=None):
             seeds = range(seed + start, seed + min(start + batch, n))
-            z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in seeds])).float()
-            c = torch.from_numpy(labels[start:start + len(z)]).to(device) if G.c_dim else None
-            out.append(to_uint8(G(z.to(device), c, truncation_psi=psi, noise_mode="const")))
+            c = torch.from_numpy(labels[start:start + len(seeds)]) if G.c_dim else None
+            out.append(to_uint8(G.synthesis(ws_from_seed(G, seeds, psi, labels=c), noise_mode="const")))
     return np.concatenate(out)
 
 
