@@ -171,9 +171,20 @@ def test_evaluate_threats_cli(tmp_path):
     assert set(data["rows"][1]["ratios"]) == {*cfg.classes, "any"}
     assert (out / "grid_tiny_psi1.png").is_file() and (out / "grid_simulator.png").is_file()
     assert len(list((tmp_path / "samples" / "tiny_psi0.5").glob("*.png"))) == 6
+    # --sim-config: the reference side drawn from another simulator setting (here: hammers only)
+    (tmp_path / "hammers.yaml").write_text("threat_classes: [Hammer]\nmax_threats: 1\nwindow:\n  negatives: 0.0\n")
+    r = CliRunner().invoke(cli, ["evaluate", "threats", "--judge", str(tmp_path / "judge.pt"), "--n", "6",
+                                 "--sim-config", str(tmp_path / "hammers.yaml"), "--outdir", str(tmp_path / "ham"),
+                                 "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    ref = json.loads((tmp_path / "ham" / "threats.json").read_text())["rows"][0]
+    assert ref["name"] == "simulator windows (hammers)"
+    assert ref["present"]["Hammer"] > 0.5 and all(v == 0 for c, v in ref["present"].items() if c != "Hammer")
+    (tmp_path / "broken.yaml").write_text("threat_classes: [Sledgehammer]\n")
     for argv, words in [(["--network", str(tmp_path / "nope.pt")], "file not found"),
                         (["--judge", str(tmp_path / "g.pt")], "not a judge file"),
-                        (["--psi", "nan"], "--psi")]:
+                        (["--psi", "nan"], "--psi"),
+                        (["--sim-config", str(tmp_path / "broken.yaml")], "Sledgehammer")]:
         bad = tmp_path / "bad"
         r = CliRunner().invoke(cli, ["evaluate", "threats", "--judge", str(tmp_path / "judge.pt"), "--n", "2",
                                      "--outdir", str(bad), *argv])

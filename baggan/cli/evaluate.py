@@ -153,13 +153,15 @@ def train_judge_cmd(config_path: Path | None, out: Path, threads: int | None) ->
               help="Samples per generator and psi, and simulator scans.")
 @click.option("--reference", type=click.Choice(["windows", "scans"]), default="windows", show_default=True,
               help="Simulator side: the judge's threat windows, or whole bags (for a whole-bag generator).")
+@click.option("--sim-config", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Simulator config (YAML) for the simulator side instead, e.g. the generator's training windows.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sample i uses latent seed SEED + i.")
 @click.option("--save-samples", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write each generator's samples as PNG folders here (for `evaluate realism --sets`).")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, …")
-def threats(judge: Path, networks: tuple[str, ...], psis: tuple[float, ...], n: int, reference: str, seed: int,
-            save_samples: Path | None, outdir: Path, device: str) -> None:
+def threats(judge: Path, networks: tuple[str, ...], psis: tuple[float, ...], n: int, reference: str,
+            sim_config: str | None, seed: int, save_samples: Path | None, outdir: Path, device: str) -> None:
     """Share of samples in which the judge is sure of each threat, against the simulator (threat recall ratio)."""
     import math
 
@@ -176,7 +178,8 @@ def threats(judge: Path, networks: tuple[str, ...], psis: tuple[float, ...], n: 
         named.append((name, path))
     if any(not math.isfinite(p) or p < 0 for p in psis):
         raise UserError(f"--psi: values must be finite and >= 0, got {list(psis)}")
-    opts = ThreatOptions(n=n, psis=tuple(psis) or ThreatOptions.psis, reference=reference, seed=seed)
+    opts = ThreatOptions(n=n, psis=tuple(psis) or ThreatOptions.psis, reference=reference,
+                         sim_config=sim_config, seed=seed)
     path = run_threats(judge, named, opts, outdir, resolve_device(device), save_samples)
     click.echo(f"report: {path}")
 

@@ -32,6 +32,7 @@ class ThreatOptions:
     n: int = 1000                         # samples per generator and ψ, and simulator scans
     psis: tuple[float, ...] = (1.0, 0.7)
     reference: Literal["windows", "scans"] = "windows"  # the judge's simulator setting, or whole bags
+    sim_config: str | None = None         # a simulator config (YAML) for the reference side instead
     seed: int = 0                         # sample i uses latent seed `seed + i`
     batch: int = 50
     grid: int = 64                        # samples shown in the labelled grid
@@ -41,6 +42,15 @@ def whole_bags() -> SimConfig:
     """Whole simulator bags as the whole-bag preset was trained on (configs/xraysim-64.yaml's data: threat rate
     0.8, every category), without windows."""
     return SimConfig(threat_rate=0.8)
+
+
+def reference_sim(judge_sim: SimConfig, opts: ThreatOptions) -> SimConfig:
+    """The simulator setting of the reference side: a config file, the judge's windows, or whole bags."""
+    if opts.sim_config is not None:
+        from baggan.config import load_config
+
+        return load_config(opts.sim_config, SimConfig)
+    return judge_sim if opts.reference == "windows" else whole_bags()
 
 
 def confident_shares(probs: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
@@ -111,15 +121,16 @@ def run_threats(judge: str | Path, networks: Sequence[tuple[str, str | Path]], o
     t0 = time.time()
     model, config, judge_info = load_judge(judge)
     nets = [(name, load_network(path, device)) for name, path in networks]  # every file checked before slow work
-    sim = config.sim if opts.reference == "windows" else whole_bags()
+    sim = reference_sim(config.sim, opts)
     ref_images, ref_visible, ref_cats = render_set(config, sim, EVAL_SEED, opts.n, "render simulator scans")
     ref_probs = predict(model, ref_images)
     ref = confident_shares(ref_probs, config.classes)
-    rows = [{"name": f"simulator {opts.reference}", "psi": None, "shares": ref, "ratios": None,
+    ref_name = f"simulator {opts.reference}" + (f" ({Path(opts.sim_config).stem})" if opts.sim_config else "")
+    rows = [{"name": ref_name, "psi": None, "shares": ref, "ratios": None,
              "present": {c: float(ref_visible[:, k].mean()) for k, c in enumerate(config.classes)}}]
     figures = {"grid_simulator.png": labelled_grid(ref_images[:opts.grid], [_caption(p, config.classes)
                                                                               for p in ref_probs[:opts.grid]],
-                                                   f"simulator {opts.reference} (judge's labels)")}
+                                                   f"{ref_name} (judge's labels)")}
     for name, net in nets:
         G = net.get("G_ema", net.get("G"))
         if G is None:
