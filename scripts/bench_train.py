@@ -13,11 +13,19 @@ with channel_base scaled by resolution / 64 (the output block keeps 16 channels 
 the resolution doubles them, up to channel_max 128); "auto" = the official single-GPU 'auto' widths
 (channel_base 16384, channel_max 512: 512 channels up to 32², then halving), batch 4.
 
+With --levers it times the preset at 64² once per way of running the same training on this CPU (the
+cost-per-kimg levers of issue 19): "eager" (as `baggan train` runs it), "channels_last" (networks and images
+in channels-last memory format), "batch_gpu32" (the whole batch of 32 in one chunk instead of two of 16), and
+"compile" (torch.compile on D's and G's synthesis forward in the main phases; the regularisation phases stay
+eager because compiled graphs do not support their double backward).
+
 With --fid-samples N it also times the FID/KID probe of the loop (Inception features, one process):
 CPU seconds per training image (computed once per run) and per generated image (every evaluation).
 
     python scripts/bench_train.py --threads 1 --reps 1 --warmup 1 --out docs/benchmarks/train.json
     python scripts/bench_train.py --threads 1 --rows "" --fid-samples 50 --out docs/benchmarks/train_fid.json
+    python scripts/bench_train.py --threads 1 --reps 3 --warmup 2 --rows "" --levers \
+        --config configs/xraysim-threats-64-clean.yaml --out docs/benchmarks/train_levers.json
     python scripts/bench_train.py --threads 1 --reps 1 --rows preset:64,preset:64:2048:128,preset:64:4096:128,\
         preset:64:8192:256 --out docs/benchmarks/train_widths.json
 """
@@ -51,10 +59,10 @@ from baggan.stylegan2.training_config import TrainConfig  # noqa: E402
 from baggan.stylegan2.training_loop import PHASES, Trainer  # noqa: E402
 
 
-def random_data(root: Path, resolution: int, n: int = 16) -> Path:
-    """n random scans (content does not change the speed)."""
+def random_data(root: Path, resolution: int, n: int = 16, categories: int = 1) -> Path:
+    """n random scans (content does not change the speed), with `categories` categories (a conditional net's c_dim)."""
     rng = np.random.default_rng(0)
-    writer = CocoWriter(root, [{"id": 1, "name": "item"}])
+    writer = CocoWriter(root, [{"id": i + 1, "name": f"item{i}"} for i in range(categories)])
     for _ in range(n):
         writer.add(rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8),
                    np.zeros((resolution, resolution), np.int64))
@@ -79,17 +87,40 @@ def variant(base: TrainConfig, family: str, resolution: int, widths: tuple[int, 
     return dataclasses.replace(base, network=net, schedule=schedule, augment=augment, metrics=metrics, grid=2)
 
 
-def time_phases(trainer: Trainer, warmup: int, reps: int) -> dict[str, dict[str, float]]:
+LEVERS = ("eager", "channels_last", "batch_gpu32", "compile")
+
+
+def apply_lever(trainer: Trainer, lever: str) -> dict[str, tuple]:
+    """Put the trainer's networks into the lever's form; return the (module, forward) pairs to swap in for the
+    main phases (compile) — empty for the other levers."""
+    if lever == "channels_last":
+        for net in (trainer.G, trainer.D, trainer.G_ema):
+            net.to(memory_format=torch.channels_last)
+    if lever != "compile":
+        return {}
+    return {"G": (trainer.G.synthesis, torch.compile(trainer.G.synthesis.forward)),
+            "D": (trainer.D, torch.compile(trainer.D.forward))}
+
+
+def time_phases(trainer: Trainer, warmup: int, reps: int, lever: str = "eager") -> dict[str, dict[str, float]]:
     """Median wall and CPU seconds of each phase over `reps` runs after `warmup` runs."""
     b = trainer.cfg.schedule.batch
     reals, labels = trainer.images.batch(np.arange(b) % len(trainer.images))
     reals = reals.float() / 127.5 - 1
+    if lever == "channels_last":
+        reals = reals.contiguous(memory_format=torch.channels_last)
+    swaps = apply_lever(trainer, lever)
     out = {}
     for phase in trainer.phases:
         walls, cpus = [], []
+        swapped = list(swaps.values()) if phase.name in ("G_main", "D_main") else []
         for i in range(warmup + reps):
+            for module, fwd in swapped:
+                module.forward = fwd
             w0, c0 = time.perf_counter(), time.process_time()
             trainer._run_phase(phase, PHASES.index(phase.name), reals, labels)
+            for module, _ in swapped:
+                del module.forward  # back to the class's (eager) forward
             if i >= warmup:
                 walls.append(time.perf_counter() - w0)
                 cpus.append(time.process_time() - c0)
@@ -104,18 +135,20 @@ def per_kimg(phases: dict, batch: int, key: str) -> float:
 
 
 def bench(family: str, resolution: int, base: TrainConfig, warmup: int, reps: int,
-          widths: tuple[int, int] | None = None) -> dict:
+          widths: tuple[int, int] | None = None, lever: str = "eager") -> dict:
     """One row of the benchmark."""
     cfg = variant(base, family, resolution, widths)
+    if lever == "batch_gpu32":
+        cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, batch_gpu=cfg.schedule.batch))
     with tempfile.TemporaryDirectory() as tmp:
-        data = random_data(Path(tmp) / "data", resolution)
+        data = random_data(Path(tmp) / "data", resolution, categories=max(cfg.network.c_dim, 1))
         trainer = Trainer(cfg, data, Path(tmp) / "run", Processes(0, 1, torch.device("cpu")), progress=False)
         load_before = os.getloadavg()[0]
-        phases = time_phases(trainer, warmup, reps)
+        phases = time_phases(trainer, warmup, reps, lever)
         load_after = os.getloadavg()[0]
     net = cfg.network
     row = {
-        "family": family, "resolution": resolution, "batch": cfg.schedule.batch, "batch_gpu": trainer.batch_gpu,
+        "family": family, "lever": lever, "resolution": resolution, "batch": cfg.schedule.batch, "batch_gpu": trainer.batch_gpu,
         "widths": {str(r): net.channels(r) for r in [2**i for i in range(2, int(np.log2(resolution)) + 1)]},
         "channel_base": net.channel_base, "channel_max": net.channel_max, "mapping_layers": net.mapping_layers,
         "z_dim": net.z_dim, "w_dim": net.w_dim,
@@ -127,7 +160,7 @@ def bench(family: str, resolution: int, base: TrainConfig, warmup: int, reps: in
         "load_average": [load_before, load_after],
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
-    print(f"{family:7s} {resolution:4d}²  batch {row['batch']:3d}  G {row['params_G'] / 1e6:6.2f}M  "
+    print(f"{family:7s} {lever:13s} {resolution:4d}²  batch {row['batch']:3d}  G {row['params_G'] / 1e6:6.2f}M  "
           f"D {row['params_D'] / 1e6:6.2f}M  {row['sec_per_kimg_wall']:9.1f} s/kimg wall  "
           f"{row['sec_per_kimg_cpu']:9.1f} s/kimg cpu  load {load_before:.1f}→{load_after:.1f}", flush=True)
     return row
@@ -164,6 +197,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--levers", action="store_true", help="also time the preset at 64² under each lever (LEVERS)")
     ap.add_argument("--fid-samples", type=int, default=0, help="also time the FID probe on N images (0: no)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "train.json"))
     args = ap.parse_args()
@@ -176,6 +210,8 @@ def main() -> None:
         fam, res, *widths = item.split(":")
         rows.append(bench(fam, int(res), base, args.warmup, args.reps,
                           (int(widths[0]), int(widths[1])) if widths else None))
+    if args.levers:
+        rows += [bench("preset", 64, base, args.warmup, args.reps, None, lever) for lever in LEVERS]
     result = {
         "command": "python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,

@@ -29,22 +29,23 @@ from baggan.evaluate.judge import JudgeConfig, average_precision, load_judge, pr
 from baggan.evaluate.report import environment, image_grid, save_figure  # noqa: E402
 from baggan.io import write_json_atomic  # noqa: E402
 
-# (name, clutter_min, clutter_max, small_parts_max, share)
+# (name, clutter_min, clutter_max, small_parts_max, share, max_threats)
 SETTINGS = [
-    ("no clutter", 0, 0, 0, (0.5, 0.8)),
-    ("light (preset)", 0, 4, 0, (0.5, 0.8)),
-    ("light + small parts", 0, 4, 4, (0.5, 0.8)),
-    ("medium", 3, 12, 4, (0.5, 0.8)),
-    ("default bag", 5, 30, 15, (0.5, 0.8)),
-    ("light, small threat", 0, 4, 0, (0.25, 0.5)),
-    ("light, large threat", 0, 4, 0, (0.8, 1.0)),
+    ("no clutter", 0, 0, 0, (0.5, 0.8), 2),
+    ("light (threat-windows-64)", 0, 4, 0, (0.5, 0.8), 2),
+    ("light + small parts", 0, 4, 4, (0.5, 0.8), 2),
+    ("medium", 3, 12, 4, (0.5, 0.8), 2),
+    ("default bag", 5, 30, 15, (0.5, 0.8), 2),
+    ("light, small threat", 0, 4, 0, (0.25, 0.5), 2),
+    ("light, large threat", 0, 4, 0, (0.8, 1.0), 2),
+    ("clean (threat-windows-64-clean)", 0, 1, 0, (0.6, 0.9), 1),
 ]
 
 
 def measure(setting: tuple, n: int, judge, jcfg: JudgeConfig) -> tuple[dict, np.ndarray]:
     """Figures of one setting, and its first 8 windows."""
-    name, cmin, cmax, parts, share = setting
-    sim = SimConfig(threat_classes=PAPER_THREATS, max_threats=2, clutter_min=cmin, clutter_max=cmax,
+    name, cmin, cmax, parts, share, threats = setting
+    sim = SimConfig(threat_classes=PAPER_THREATS, max_threats=threats, clutter_min=cmin, clutter_max=cmax,
                     small_parts_max=parts, window=WindowConfig(share=share, negatives=0.0))
     t0 = time.time()
     scans = list(render_scans(sim, [(scan_seed(77, i), 64) for i in range(n)], workers=1))
@@ -53,6 +54,7 @@ def measure(setting: tuple, n: int, judge, jcfg: JudgeConfig) -> tuple[dict, np.
     labels = np.stack([visible_labels(s, jcfg.classes, jcfg.min_area, jcfg.min_visibility) for s in scans])
     images = np.stack([s.image for s in scans])
     row = {"setting": name, "clutter": [cmin, cmax], "small_parts_max": parts, "share": list(share),
+           "max_threats": threats,
            "visibility_mean": float(vis.mean()), "visibility_p10": float(np.percentile(vis, 10)),
            "visible_share": float(labels.any(1).mean()), "ms_per_window": 1000 * seconds / n}
     if judge is not None:

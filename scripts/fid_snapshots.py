@@ -9,7 +9,8 @@ config.yaml unless --seed is given), against the same training images.
 
 With `--judge FILE` each snapshot is also judged (baggan.evaluate.threats): per category the share of
 the same number of samples (psi 1) in which the judge is confident, and its ratio to the share on fresh
-simulator windows (the threat recall ratio) — the judge curve over kimg.
+simulator windows (the threat recall ratio) — the judge curve over kimg. `--sim-config` draws those
+reference windows from the run's own simulator config instead of the judge's.
 
 Writes the JSON (one row per snapshot: kimg, fid, kid, precision, recall, judge shares, seconds) and a PNG
 of the curves against kimg beside it; a row already in the JSON for the same snapshot file and settings is reused, and rows of
@@ -93,13 +94,14 @@ def plot(path: Path, rows: list[dict]) -> None:
 class SnapshotJudge:
     """The threat judge's confident shares for a snapshot's samples, against fresh simulator windows."""
 
-    def __init__(self, path: Path, n: int, seed: int):
+    def __init__(self, path: Path, n: int, seed: int, sim_config: Path | None = None):
         from baggan.evaluate.judge import EVAL_SEED, load_judge, predict, render_set
-        from baggan.evaluate.threats import confident_shares
+        from baggan.evaluate.threats import ThreatOptions, confident_shares, reference_sim
 
         self.model, self.cfg, _ = load_judge(path)
         self.n, self.seed = n, seed
-        images, _, self.labels = render_set(self.cfg, self.cfg.sim, EVAL_SEED, n, "render simulator windows")
+        sim = reference_sim(self.cfg.sim, ThreatOptions(sim_config=str(sim_config) if sim_config else None))
+        images, _, self.labels = render_set(self.cfg, sim, EVAL_SEED, n, "render simulator windows")
         self.reference = confident_shares(predict(self.model, images), self.cfg.classes)
 
     def __call__(self, G: torch.nn.Module) -> dict:
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--every-kimg", type=float, default=0.0, help="skip snapshots closer than this to the last kept")
     ap.add_argument("--seed", type=int, default=None, help="probe latents; default: the run's metrics.seed")
     ap.add_argument("--judge", type=Path, default=None, help="also judge each snapshot's samples with this judge")
+    ap.add_argument("--sim-config", type=Path, default=None,
+                    help="simulator config of the judge's reference windows (default: the judge's own)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     try:
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
                                 labels=bool(first.c_dim))
         probe = RealismProbe(inception_extractor(torch.device("cpu")), images, args.samples, args.seed,
                              Processes(rank=0, world=1, device=torch.device("cpu")))
-        judge = SnapshotJudge(args.judge, args.samples, args.seed) if args.judge else None
+        judge = SnapshotJudge(args.judge, args.samples, args.seed, args.sim_config) if args.judge else None
         done = {r["file"]: r for r in (read_json(args.out).get("rows", []) if args.out.is_file() else [])
                 if r.get("samples") == args.samples and r.get("seed") == args.seed
                 and ("judge" in r or judge is None)}

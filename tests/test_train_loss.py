@@ -124,3 +124,41 @@ def test_sample_diversity_is_zero_for_a_collapsed_generator():
     assert sample_diversity(two) == pytest.approx(math.sqrt(2))  # unbiased std of {-1, 1}
     with pytest.raises(AssertionError):
         sample_diversity(same[:1])
+
+
+def test_gaussian_blur_and_its_fade():
+    """The D-input blur: σ 0 is the identity; it keeps a constant image and the mass of an impulse, matches the
+    1-D Gaussian taps, and fades linearly to 0 over blur_fade_kimg."""
+    from baggan.stylegan2.loss import LossConfig, gaussian_blur
+
+    x = torch.randn(2, 3, 16, 16)
+    assert gaussian_blur(x, 0.0) is x
+    assert torch.allclose(gaussian_blur(torch.full((1, 3, 16, 16), 0.7), 1.5), torch.full((1, 3, 16, 16), 0.7))
+    imp = torch.zeros(1, 1, 21, 21)
+    imp[0, 0, 10, 10] = 1.0
+    out = gaussian_blur(imp, 1.0)
+    taps = torch.exp(-0.5 * torch.arange(-3.0, 4.0) ** 2)
+    taps = taps / taps.sum()
+    assert torch.allclose(out[0, 0, 10, 7:14], taps * taps[3], atol=1e-6)
+    assert math.isclose(float(out.sum()), 1.0, rel_tol=1e-5)
+    assert gaussian_blur(torch.randn(1, 1, 4, 4), 5.0).shape == (1, 1, 4, 4)  # kernel cut to the image
+    cfg = LossConfig(blur_sigma=2.0, blur_fade_kimg=10)
+    assert [cfg.blur_at(n) for n in (0, 5000, 10000, 20000)] == [2.0, 1.0, 0.0, 0.0]
+    assert LossConfig().blur_at(0) == 0.0
+    with pytest.raises(Exception, match="blur_fade_kimg"):
+        LossConfig(blur_sigma=1.0, blur_fade_kimg=0)
+
+
+def test_d_sees_blurred_images_while_the_blur_lasts():
+    """With blur_sigma set, D main and R1 see blurred reals and fakes; at σ 0 exactly the old images."""
+    from baggan.stylegan2.loss import LossConfig, gaussian_blur
+
+    seen = []
+    D = lambda img, c: (seen.append(img.detach().clone()), img.mean(dim=(1, 2, 3))[:, None])[1]  # noqa: E731
+    loss = StyleGAN2Loss(LossConfig(blur_sigma=2.0), None, D, None)
+    real = torch.randn(2, 3, 8, 8)
+    loss.d_reg(real, None)
+    assert torch.allclose(seen[-1], gaussian_blur(real, 2.0))
+    loss.blur_sigma = 0.0
+    loss.d_reg(real, None)
+    assert torch.equal(seen[-1], real)

@@ -10,6 +10,9 @@ Adversarial losses (D(x) = logits):
       L_G = -λ_wgan D(G(z))                     L_D = λ_wgan (D(G(z)) - D(x)) + λ_gp (||∇D(x̂)||₂ - 1)² + ε D(x)²
       x̂ = u x + (1 - u) G(z), u ~ U(0, 1) per sample (Gulrajani et al. 2017); ε is ProGAN's drift term.
 Regularisers: R1 (Eq. C9, γ/2 ||∇_x D(x)||² on reals) and path length (λ_pl (|J_w^T y| - a)²).
+D-input blur (opt-in, as StyleGAN3's `blur_init_sigma`): every image D sees — reals, fakes, R1's reals — is
+blurred by a Gaussian whose σ fades linearly from `blur_sigma` to 0 over the first `blur_fade_kimg`, so that D
+judges outlines before texture early in training.
 """
 
 from __future__ import annotations
@@ -42,14 +45,21 @@ class LossConfig:
     pl_decay: float = 0.01  # running mean a of path lengths: a ← a + decay (mean − a)
     pl_batch_shrink: int = 2  # the PL pass uses batch / shrink samples
     style_mixing: float = 0.9  # probability of mixing two latents at a random layer
+    blur_sigma: float = 0.0  # σ (pixels) of the D-input blur at the start; 0 = off
+    blur_fade_kimg: float = 100.0  # σ falls linearly to 0 over this many kimg
 
     def __post_init__(self) -> None:
-        for name in ("wgan_weight", "gp_weight", "wgan_drift", "r1_gamma", "pl_weight", "pl_decay"):
+        for name in ("wgan_weight", "gp_weight", "wgan_drift", "r1_gamma", "pl_weight", "pl_decay", "blur_sigma"):
             check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
         check(self.r1_interval >= 1, "r1_interval", f"must be >= 1, got {self.r1_interval}")
         check(self.pl_interval >= 1, "pl_interval", f"must be >= 1, got {self.pl_interval}")
         check(self.pl_batch_shrink >= 1, "pl_batch_shrink", f"must be >= 1, got {self.pl_batch_shrink}")
         check(0 <= self.style_mixing <= 1, "style_mixing", f"must be in [0, 1], got {self.style_mixing}")
+        check(self.blur_fade_kimg > 0, "blur_fade_kimg", f"must be > 0, got {self.blur_fade_kimg}")
+
+    def blur_at(self, nimg: int) -> float:
+        """σ of the D-input blur after `nimg` training images."""
+        return max(1.0 - nimg / (self.blur_fade_kimg * 1000), 0.0) * self.blur_sigma
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,6 +91,21 @@ class WassersteinLoss:
     def discriminator(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """λ_wgan (D(G(z)) - D(x)) + ε D(x)², per sample."""
         return (self.weight * (fake_logits - real_logits) + self.drift * real_logits.square()).flatten()
+
+
+def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of [N, C, H, W] images (reflect padding, radius 3σ up to the image size − 1);
+    σ <= 0: unchanged."""
+    if sigma <= 0:
+        return images
+    radius = max(min(int(math.ceil(3 * sigma)), images.shape[2] - 1, images.shape[3] - 1), 1)
+    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = (k / k.sum()).repeat(images.shape[1], 1)
+    c = images.shape[1]
+    out = F.pad(images, (radius,) * 4, mode="reflect")
+    out = F.conv2d(out, k[:, None, None, :], groups=c)
+    return F.conv2d(out, k[:, None, :, None], groups=c)
 
 
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, u: Tensor) -> Tensor:
@@ -158,10 +183,15 @@ class StyleGAN2Loss:
         self.adversarial = (LogisticLoss() if cfg.kind == "logistic"
                             else WassersteinLoss(cfg.wgan_weight, cfg.wgan_drift))
         self.path_length = PathLength(cfg.pl_decay)
+        self.blur_sigma = cfg.blur_sigma  # the loop sets it from the image count (LossConfig.blur_at)
+
+    def see(self, images: Tensor) -> Tensor:
+        """What D is shown of images: blurred (while the D-input blur lasts), then augmented."""
+        return self.augment(gaussian_blur(images, self.blur_sigma))
 
     def run_D(self, images: Tensor, c: Tensor | None) -> Tensor:
-        """D(augment(images)), logits [N, 1]."""
-        return self.D(self.augment(images), c)
+        """D(see(images)), logits [N, 1]."""
+        return self.D(self.see(images), c)
 
     def g_main(self, z: Tensor, c: Tensor | None) -> tuple[Tensor, Stats]:
         """Generator adversarial loss."""
@@ -182,7 +212,7 @@ class StyleGAN2Loss:
         and the unmixed w for the mapping's w_avg."""
         with torch.no_grad():
             fake, ws = generate(self.G, z, c, self.cfg.style_mixing)
-        real_aug, fake_aug = self.augment(real), self.augment(fake)
+        real_aug, fake_aug = self.see(real), self.see(fake)
         real_logits, fake_logits = self.D(real_aug, real_c), self.D(fake_aug, c)
         loss = self.adversarial.discriminator(real_logits, fake_logits)
         stats = {"D/loss": loss.detach(), "D/score_real": real_logits.detach().flatten(),
@@ -202,5 +232,5 @@ class StyleGAN2Loss:
         return penalty * (self.cfg.r1_gamma / 2), {"D/r1_penalty": penalty.detach()}
 
 
-__all__ = ["LossConfig", "LogisticLoss", "WassersteinLoss", "gradient_penalty", "r1_penalty", "PathLength",
+__all__ = ["LossConfig", "LogisticLoss", "WassersteinLoss", "gaussian_blur", "gradient_penalty", "r1_penalty", "PathLength",
            "generate", "StyleGAN2Loss"]

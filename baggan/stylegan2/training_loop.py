@@ -291,6 +291,9 @@ class Trainer:
         """All phases due at this step, then G_ema, counters and the ADA heuristic."""
         reals = reals.to(self.device).float() / 127.5 - 1
         real_c = real_c.to(self.device)
+        self.loss.blur_sigma = self.cfg.loss.blur_at(self.nimg)
+        if self.cfg.loss.blur_sigma > 0:
+            tick_stats.setdefault("D/blur_sigma", []).append(self.loss.blur_sigma)
         for phase in self.phases:
             if self.step % phase.interval == 0:
                 for k, v in self._run_phase(phase, PHASES.index(phase.name), reals, real_c).items():
