@@ -103,6 +103,16 @@ def test_init_starts_a_new_run_from_a_network_file(tmp_path):
     result = runner.invoke(cli, base + ["--outdir", str(tmp_path / "d"), "--init", str(final)])
     assert result.exit_code == 0 and f"new run from {final}" in result.output, result.output
 
+    # network.use_noise false: a network trained with noise inputs continues without them (what it drew
+    # with noise_mode 'none')
+    quiet = tiny_config(network={"use_noise": False})
+    t = Trainer(quiet, data, tmp_path / "q", Processes(0, 1, torch.device("cpu")), progress=False, init=final)
+    assert not any("noise" in k for k in t.G.state_dict())
+    z = torch.randn(2, t.G.z_dim)
+    c = torch.zeros(2, t.G.c_dim) if t.G.c_dim else None
+    with torch.no_grad():
+        assert torch.equal(t.G_ema(z, c), source["G_ema"](z, c, noise_mode="none"))
+
     save_config(tmp_path / "wide.yaml", tiny_config(network={"channel_base": 512}))
     cases = {
         "give one of them": base + ["--outdir", str(tmp_path / "e"), "--init", str(final), "--resume", "auto"],

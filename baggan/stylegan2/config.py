@@ -60,6 +60,7 @@ class NetworkConfig:
     channel_max: int = 512
     num_fp16_res: int = 4  # fp16 for the N highest resolutions (CUDA only; always fp32 on the CPU)
     conv_clamp: float | None = 256.0  # clamp conv outputs to ±X; None = off
+    use_noise: bool = True  # G's per-pixel noise inputs; off: every detail comes from the styles
     architecture: Architecture = "skip"  # generator
     d_architecture: Architecture | None = None
     mbstd_group_size: int | None = None  # 0 = the whole minibatch
@@ -112,7 +113,7 @@ def generator_kwargs(cfg: NetworkConfig) -> dict:
         z_dim=r.z_dim, c_dim=r.c_dim, w_dim=r.w_dim, img_resolution=r.resolution, img_channels=r.img_channels,
         mapping_kwargs=dict(num_layers=r.mapping_layers, lr_multiplier=r.mapping_lr_multiplier, w_avg_beta=r.w_avg_beta),
         synthesis_kwargs=dict(channel_base=r.channel_base, channel_max=r.channel_max, num_fp16_res=r.num_fp16_res,
-                              architecture=r.architecture, conv_clamp=r.conv_clamp),
+                              architecture=r.architecture, conv_clamp=r.conv_clamp, use_noise=r.use_noise),
     )
 
 

@@ -254,7 +254,7 @@ class SynthesisBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
                  is_last: bool, architecture: Architecture = "skip", conv_clamp: float | None = None,
-                 use_fp16: bool = False):
+                 use_fp16: bool = False, use_noise: bool = True):
         assert architecture in ("orig", "skip", "resnet"), f"architecture {architecture!r}"
         super().__init__()
         self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
@@ -267,9 +267,11 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp)
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, use_noise=use_noise,
+                                        conv_clamp=conv_clamp)
             self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, use_noise=use_noise,
+                                    conv_clamp=conv_clamp)
         self.num_conv += 1
         if is_last or architecture == "skip":
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
@@ -343,6 +345,7 @@ class SynthesisNetwork(nn.Module):
         num_fp16_res: int = 0,
         architecture: Architecture = "skip",
         conv_clamp: float | None = None,
+        use_noise: bool = True,  # per-pixel noise inputs (official: always on)
     ):
         assert img_resolution >= 4 and img_resolution & (img_resolution - 1) == 0, f"resolution {img_resolution}"
         super().__init__()
@@ -356,7 +359,7 @@ class SynthesisNetwork(nn.Module):
             in_ch = _channels(channel_base, channel_max, res // 2) if res > 4 else 0
             block = SynthesisBlock(in_ch, _channels(channel_base, channel_max, res), w_dim, res, img_channels,
                                    is_last=(res == img_resolution), architecture=architecture,
-                                   conv_clamp=conv_clamp, use_fp16=(res >= fp16_res))
+                                   conv_clamp=conv_clamp, use_fp16=(res >= fp16_res), use_noise=use_noise)
             self.num_ws += block.num_conv + (block.num_torgb if block.is_last else 0)
             setattr(self, f"b{res}", block)
 

@@ -204,8 +204,11 @@ class Trainer:
             src = nets.get(name, nets.get(fallback) if fallback else None)
             if src is None:
                 continue
+            state = src.state_dict()
+            if not self.net_cfg.use_noise:  # a network trained with noise inputs, continued without them
+                state = {k: v for k, v in state.items() if not k.endswith((".noise_strength", ".noise_const"))}
             try:
-                getattr(self, name).load_state_dict(src.state_dict())
+                getattr(self, name).load_state_dict(state)
             except RuntimeError as e:  # torch lists every mismatch, one per line after a header: show the first
                 first = (str(e).splitlines()[1:] or [str(e)])[0].strip()
                 raise ConfigError(f"--init {path}: its {name} does not fit the config's network block ({first})") from None
