@@ -36,10 +36,6 @@ if TYPE_CHECKING:
     from hfc.features import PixelEncoder
     from hfc.oneshot import PixelClassifier
 
-HFC_METHODS = ("swav", "simclr", "kmeans")  # an HFC encoder (--hfc) trained with this method + a segmenter
-RAW_METHODS = {"datasetgan": "datasetgan", "repurpose-mlp": "repurpose_mlp", "repurpose-fcn": "repurpose_fcn"}
-METHODS = HFC_METHODS + tuple(RAW_METHODS)
-
 
 @dataclass
 class AnnotatedSample:
@@ -153,12 +149,11 @@ def projected_sample(
     return sample
 
 
-def class_table(masks: Sequence[np.ndarray]) -> list[int]:
-    """Class index → category id: [0, the categories the masks use, in id order]."""
-    used = sorted(set().union(*(np.unique(m).tolist() for m in masks)) - {0, IGNORE})
-    if not used:
-        raise UserError("the masks hold no category (only background / not annotated): nothing to learn")
-    return [0] + used
+def class_table(masks: Sequence[np.ndarray], categories: Sequence[int] | None = None) -> list[int]:
+    """Class index → category id: background, then the categories the masks use (of `categories` only, when given),
+    in id order."""
+    used = set().union(*(np.unique(m).tolist() for m in masks)) - {0, IGNORE}
+    return [0] + sorted(used if categories is None else used & set(categories))
 
 
 def to_classes(mask: np.ndarray, table: Sequence[int], outside: int = IGNORE) -> torch.Tensor:
@@ -173,30 +168,20 @@ def to_classes(mask: np.ndarray, table: Sequence[int], outside: int = IGNORE) ->
 # Fitting.
 
 
-def build_classifier(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None, num_classes: int,
-                     cfg: OneShotConfig) -> PixelClassifier:
-    """The PixelClassifier of `method`: HFC encoder + cfg.segmenter, or a raw-feature baseline."""
-    from hfc.baselines import BASELINES
-    from hfc.generator import layer_channels
-    from hfc.oneshot import HFCSegmenter
-    from hfc.rng import seeded
-    from hfc.segmenters import make_segmenter
-
-    with seeded(cfg.seed):
-        if method in HFC_METHODS:
-            return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim, num_classes, cfg.hidden,
-                                                        standardize=cfg.standardize))
-        return BASELINES[RAW_METHODS[method]](layer_channels(gen), num_classes)
-
-
 def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None,
                 samples: Sequence[AnnotatedSample], cfg: OneShotConfig, progress: bool = True,
                 on_epoch: Callable[[int, float], None] | None = None) -> tuple[PixelClassifier, list[int], list[float]]:
     """(fitted PixelClassifier, class → category table, loss per epoch) from the annotated samples."""
+    from hfc.generator import layer_channels
+    from hfc.methods import make_classifier
+    from hfc.names import RAW_METHODS
     from hfc.oneshot import Annotation, fit
 
     table = class_table([s.mask for s in samples])
-    model = build_classifier(method, gen, encoder, len(table), cfg).to(gen.device)
+    if len(table) == 1:
+        raise UserError("the masks hold no category (only background / not annotated): nothing to learn")
+    model = make_classifier(method if method in RAW_METHODS else None, layer_channels(gen), encoder, len(table),
+                            cfg).to(gen.device)
     annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features)) for s in samples]
     history = fit(model, gen, annotations, cfg, progress=progress, on_epoch=on_epoch)
     return model, table, history

@@ -177,13 +177,14 @@ class Quickstart:
         from baggan.data.labelsets import PIDRAY
         from baggan.evaluate.oneshot_data import SimScans
         from baggan.stylegan2 import load_feature_generator
+        from hfc.names import SEGMENTERS
 
         self.cfg, self.outdir, self.device, self.progress, self.echo = cfg, Path(outdir), device, progress, echo
         self.network = repo_path(network or cfg.network)
         if not self.network.is_file():
             raise UserError(f"{self.network}: generator file not found (--network, or network: in the config)")
         self.hfc_cfg = _hfc_config(cfg)
-        if cfg.fit.segmenter not in ("mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"):
+        if cfg.fit.segmenter not in SEGMENTERS:
             raise ConfigError(f"fit.segmenter: unknown segmenter {cfg.fit.segmenter!r}")
         self.label_set = PIDRAY
         for c in cfg.categories:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from hfc.names import SEGMENTERS
+
 
 @click.command("label")
 @click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Generator file.")
@@ -17,7 +19,7 @@ import click
               help="Address to bind; anything but 127.0.0.1 / localhost lets other machines reach the annotator.")
 @click.option("--port", default=8765, show_default=True, help="Port (0: any free one).")
 @click.option("--label-set", default="pidray", show_default=True, help="Label set of the categories.")
-@click.option("--segmenter", "seg_name", type=click.Choice(["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"]),
+@click.option("--segmenter", "seg_name", type=click.Choice(SEGMENTERS),
               default="fcn3", show_default=True, help="Segmenter fitted on the HFC codes.")
 @click.option("--hidden", default=64, show_default=True,
               help="Width of the segmenter's hidden layers (the quick-start's; `oneshot fit` uses the paper's 128).")

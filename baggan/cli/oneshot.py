@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from baggan.cli.params import FINITE, Finite
+from hfc.names import HFC_METHODS, METHODS, RAW_METHODS, SEGMENTERS
 
 SOURCES = {"seeds": "seed", "ws_files": "ws", "images": "image"}  # parameter name → sample kind
 
@@ -23,7 +24,6 @@ class _PairedCommand(click.Command):
 def _load_encoder(hfc: Path | None, method: str | None, device):
     """(method, encoder or None): the HFC encoder file checked against --method."""
     from baggan.errors import UserError
-    from baggan.oneshot import HFC_METHODS, RAW_METHODS
     from hfc.checkpoint import load_module
     from hfc.errors import HFCError
     from hfc.features import PixelEncoder
@@ -82,11 +82,10 @@ def register(cli: click.Group) -> None:
     @click.option("--mask", "masks", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
                   help="Mask: id PNG (0 background, 255 not annotated), palette PNG, LabelMe or COCO/CVAT JSON "
                        "(docs/oneshot.md); the k-th --mask belongs to the k-th --seed/--ws/--image.")
-    @click.option("--method", type=click.Choice(["swav", "simclr", "kmeans", "datasetgan", "repurpose-mlp",
-                                                 "repurpose-fcn"]),
+    @click.option("--method", type=click.Choice(METHODS),
                   help="swav/simclr/kmeans: a segmenter on the codes of --hfc (default: the method --hfc was "
                        "trained with); the others: baselines on the raw hidden features.")
-    @click.option("--segmenter", "seg_name", type=click.Choice(["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"]),
+    @click.option("--segmenter", "seg_name", type=click.Choice(SEGMENTERS),
                   default="fcn3", show_default=True, help="Segmenter on the HFC codes.")
     @click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
                   help="Width of the segmenter's hidden layers.")

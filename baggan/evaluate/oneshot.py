@@ -35,15 +35,15 @@ from baggan.errors import ConfigError, TrainingDiverged, UserError
 from baggan.evaluate.oneshot_data import EvalScan, Projection, ProjectionCache, SimScans, stable_hash
 from baggan.io import read_json, write_json_atomic
 from baggan.stylegan2.projector import ProjectorConfig
+from hfc.names import SEGMENTERS
 
 if TYPE_CHECKING:
-    from hfc.config import HFCConfig
+    from hfc.config import HFCConfig, OneShotConfig
     from hfc.features import PixelEncoder
     from hfc.oneshot import PixelClassifier
 
 Part = Literal["main", "shots", "depth", "layer", "tau", "dk", "patch"]
 PARTS: tuple[str, ...] = get_args(Part)
-SEGMENTERS = ("mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9")
 Constraint = Literal["equipartition", "pixel_distribution"]
 FIT_VERSION = 2  # part of every unit's cache key; 2: segmenters on HFC codes standardise them (issue 20)
 
@@ -56,7 +56,7 @@ class Method:
     label: str  # as the paper's tables name it
     hfc: str | None = None  # HFC variant (HFC_VARIANTS) whose codes the segmenter reads
     segmenter: str | None = None
-    raw: str | None = None  # hfc.baselines kind
+    raw: str | None = None  # a raw-feature baseline (hfc.names.RAW_METHODS)
 
 
 METHODS = {m.key: m for m in (
@@ -68,8 +68,8 @@ METHODS = {m.key: m for m in (
     Method("simclr-mlp", "HFC+SimCLR / MLP", "simclr", "mlp1"),
     Method("simclr-fcn", "HFC+SimCLR / FCN", "simclr", "fcn3"),
     Method("datasetgan", "DatasetGAN", raw="datasetgan"),
-    Method("repurpose-mlp", "RepurposeGAN / MLP", raw="repurpose_mlp"),
-    Method("repurpose-fcn", "RepurposeGAN / FCN", raw="repurpose_fcn"),
+    Method("repurpose-mlp", "RepurposeGAN / MLP", raw="repurpose-mlp"),
+    Method("repurpose-fcn", "RepurposeGAN / FCN", raw="repurpose-fcn"),
 )}  # fmt: skip
 # How each HFC variant differs from the base HFC config (after hfc_overrides).
 HFC_VARIANTS: dict[str, dict[str, Any]] = {"swav": {"method": "swav"},
@@ -397,25 +397,18 @@ class Workspace:
 def build_model(ws: Workspace, model: Model, encoder: PixelEncoder | None, num_classes: int, fit: FitConfig,
                 seed: int) -> PixelClassifier:
     """The PixelClassifier of `model` with `num_classes` outputs, initialised from `seed`."""
-    from hfc.baselines import BASELINES
     from hfc.generator import layer_channels
-    from hfc.oneshot import HFCSegmenter
-    from hfc.rng import seeded
-    from hfc.segmenters import make_segmenter
+    from hfc.methods import make_classifier
 
-    with seeded(seed):
-        if model.raw is not None:
-            kwargs = {"members": fit.datasetgan_members} if model.raw == "datasetgan" else {}
-            net = BASELINES[model.raw](layer_channels(ws.gen), num_classes, **kwargs)
-        else:
-            net = HFCSegmenter(encoder, make_segmenter(model.segmenter, encoder.out_dim, num_classes, fit.hidden))
-    return net.to(ws.device)
+    return make_classifier(model.raw, layer_channels(ws.gen), encoder, num_classes, _oneshot_config(model, fit, seed),
+                           fit.datasetgan_members).to(ws.device)
 
 
-def class_table(train: Sequence[EvalScan], category_ids: Sequence[int]) -> list[int]:
-    """Class index → category id: background, then the protocol's categories the annotated scans show."""
-    shown = set().union(*(set(np.unique(s.label).tolist()) for s in train))
-    return [0] + [c for c in sorted(category_ids) if c in shown]
+def _oneshot_config(model: Model, fit: FitConfig, seed: int) -> OneShotConfig:
+    """The hfc fit settings of `model` (FitConfig's values, initialisation `seed`)."""
+    from hfc.config import OneShotConfig
+
+    return OneShotConfig(segmenter=model.segmenter or "fcn3", hidden=fit.hidden, epochs=fit.epochs, lr=fit.lr, seed=seed)
 
 
 def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
@@ -428,23 +421,21 @@ def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
 def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Sequence[tuple[EvalScan, Projection]],
              test: Sequence[tuple[EvalScan, Projection]]) -> dict:
     """Fit the unit's model on its annotated scans and test it: confusion matrices per test scan, and timings."""
-    from hfc.config import OneShotConfig
+    from baggan.oneshot import class_table
     from hfc.errors import Diverged
     from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
     from hfc.oneshot import Annotation, fit
 
     cfg = ws.cfg
-    table = class_table([s for s, _ in train], ws.scans.category_ids)
+    table = class_table([s.label for s, _ in train], ws.scans.category_ids)
     k = len(table)
     net = build_model(ws, unit.model, encoder, k, cfg.fit, cfg.fit.seed + unit.rep)
     feats = [ws.cache.features(p) for _, p in train]
     samples = [Annotation(p.ws[0], torch.from_numpy(to_classes(s.label, table)), tuple(f))
                for (s, p), f in zip(train, feats)]
-    ocfg = OneShotConfig(segmenter=unit.model.segmenter or "fcn3", hidden=cfg.fit.hidden, epochs=cfg.fit.epochs,
-                         lr=cfg.fit.lr, seed=cfg.fit.seed + unit.rep)
     t0, c0 = time.time(), time.process_time()
     try:
-        history = fit(net, ws.gen, samples, ocfg)
+        history = fit(net, ws.gen, samples, _oneshot_config(unit.model, cfg.fit, cfg.fit.seed + unit.rep))
     except Diverged as e:
         raise TrainingDiverged(f"{unit.part} / {unit.row} / repetition {unit.rep}: {e}") from None
     t1, c1 = time.time(), time.process_time()
@@ -648,5 +639,5 @@ def load_oneshot_config(path: str | Path) -> OneShotEvalConfig:
 
 __all__ = ["Method", "METHODS", "HFC_VARIANTS", "PARTS", "ScanConfig", "FitConfig", "ShotsConfig", "DepthConfig",
            "AblationConfig", "FpsConfig", "OneShotEvalConfig", "parse_parts", "Model", "Unit", "hfc_variants",
-           "Workspace", "build_model", "class_table", "to_classes", "run_unit", "measure_fps", "run_oneshot",
+           "Workspace", "build_model", "to_classes", "run_unit", "measure_fps", "run_oneshot",
            "load_oneshot_config"]
