@@ -204,19 +204,27 @@ def training_iou(mask: np.ndarray, pred: np.ndarray, table: Sequence[int]) -> fl
     return float(mean_iou(iou_from_confusion(cm)))
 
 
-def segmenter_meta(label_set: LabelSet, table: Sequence[int], method: str, segmenter: str, epochs: int,
-                   network: str | Path, hfc: str | Path | None, samples: Sequence[AnnotatedSample], psi: float,
-                   history: Sequence[float], ious: Sequence[float]) -> dict:
-    """The metadata a fitted segmenter file carries (what `baggan synthesize` reads, and where it came from)."""
+def save_segmenter(path: str | Path, model: PixelClassifier, samples: Sequence[AnnotatedSample], table: Sequence[int],
+                   history: Sequence[float], ious: Sequence[float], label_set: LabelSet, method: str,
+                   network: str | Path, hfc: str | Path | None, psi: float | None = None) -> dict:
+    """Write a fitted segmenter file (every command that makes one comes here) with its metadata: what `baggan
+    synthesize` reads (label set, class → category table) and where it came from; returns the metadata.
+    `psi` is the truncation of seed samples (recorded when given)."""
+    from hfc.oneshot import HFCSegmenter, save_classifier
+
+    ours = isinstance(model, HFCSegmenter)
     projections = [s.projection for s in samples if s.projection is not None]
-    return {
+    meta = {
         "label_set": label_set.name, "class_to_category": list(table),
-        "categories": [label_set.names[c - 1] for c in table[1:]], "method": method, "segmenter": segmenter,
-        "epochs": epochs, "generator": str(network), "generator_sha256": file_sha256(network),
-        "hfc": str(hfc) if hfc is not None else "", "samples": [s.source for s in samples],
-        "masks": [s.mask_path for s in samples], "psi": psi, "final_loss": history[-1], "training_iou": list(ious),
+        "categories": [label_set.names[c - 1] for c in table[1:]], "method": method,
+        "segmenter": model.segmenter.name if ours else method, "epochs": len(history), "generator": str(network),
+        "generator_sha256": file_sha256(network), "hfc": str(hfc) if ours and hfc is not None else "",
+        "samples": [s.source for s in samples], "masks": [s.mask_path for s in samples],
+        **({"psi": psi} if psi is not None else {}), "final_loss": history[-1], "training_iou": list(ious),
         "projection_psnr": [p.psnr for p in projections], "projection_ssim": [p.ssim for p in projections],
     }  # fmt: skip
+    save_classifier(path, model, meta)
+    return meta
 
 
 # ----------------------------------------------------------------------------------------------------

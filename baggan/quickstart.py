@@ -210,20 +210,19 @@ class Quickstart:
         except Diverged as e:
             raise TrainingDiverged(str(e)) from None
 
-    def _project(self, scan, source: str):
-        """An AnnotatedSample of a simulator scan: its W+ projection and its exact mask."""
+    def _project(self, scan, source: str, mask_path: str = "simulator (exact)"):
+        """An AnnotatedSample of a simulator scan: its W+ projection and its exact mask (saved at `mask_path`)."""
         from baggan.oneshot import projected_sample
         from baggan.stylegan2.projector import ProjectorConfig
 
         pcfg = ProjectorConfig(steps=self.cfg.projector_steps, seed=0)
-        return projected_sample(self.gen, scan.image, scan.label, source, "simulator (exact)", pcfg, progress=False)
+        return projected_sample(self.gen, scan.image, scan.label, source, mask_path, pcfg, progress=False)
 
     def fit_example(self, encoder) -> None:
         """Stage 2: ONE annotated simulator scan → projection → fitted segmenter (segmenter.pt, fit.png)."""
         from baggan.io import write_image_atomic
-        from baggan.oneshot import file_sha256, fit_samples, fit_sheet, predict_categories, training_iou
+        from baggan.oneshot import fit_samples, fit_sheet, predict_categories, save_segmenter, training_iou
         from hfc.config import OneShotConfig
-        from hfc.oneshot import save_classifier
 
         scan = choose_example(self.scans, self.cfg)
         names = ", ".join(self.label_set.names[c - 1] for c in scan.categories())
@@ -231,22 +230,16 @@ class Quickstart:
         d = self.outdir / "example"
         write_image_atomic(d / "scan.png", scan.image)
         write_image_atomic(d / "mask.png", scan.label.astype(np.uint8))
-        sample = self._project(scan, f"scan {scan.seed}")
+        sample = self._project(scan, f"scan {scan.seed}", str(d / "mask.png"))
         f = self.cfg.fit
         ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0)
         model, table, history = fit_samples("swav", self.gen, encoder, [sample], ocfg, progress=self.progress)
         pred = predict_categories(model, sample, table, self.size)
         iou = training_iou(sample.mask, pred, table)
-        p = sample.projection
-        meta = {"label_set": self.label_set.name, "class_to_category": table,
-                "categories": [self.label_set.names[c - 1] for c in table[1:]], "method": "swav",
-                "segmenter": f.segmenter, "epochs": f.epochs, "generator": str(self.network),
-                "generator_sha256": file_sha256(self.network), "hfc": str(self.outdir / "hfc" / "encoder.pt"),
-                "samples": [sample.source], "masks": [str(d / "mask.png")], "final_loss": history[-1],
-                "training_iou": [iou], "projection_psnr": [p.psnr], "projection_ssim": [p.ssim]}
         fit_sheet(d / "fit.png", [sample], [pred], [iou], self.label_set,
                   f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {history[-1]:.4f}")
-        save_classifier(d / "segmenter.pt", model, meta)  # last: its presence marks the stage done
+        save_segmenter(d / "segmenter.pt", model, [sample], table, history, [iou], self.label_set, "swav", self.network,
+                       self.outdir / "hfc" / "encoder.pt")  # last: its presence marks the stage done
 
     def evaluate(self) -> dict[str, Any]:
         """Stage 3: IoU of the segmenter on held-out simulator scans (projected) against their exact masks."""

@@ -121,12 +121,11 @@ def register(cli: click.Group) -> None:
         from baggan.errors import TrainingDiverged, UserError
         from baggan.evaluate import resolve_device
         from baggan.oneshot import (fit_samples, fit_sheet, generated_sample, predict_categories, projected_sample,
-                                    read_mask, read_ws, segmenter_meta, training_iou, ws_from_seed)
+                                    read_mask, read_ws, save_segmenter, training_iou, ws_from_seed)
         from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
         from baggan.stylegan2.projector import ProjectorConfig, load_scan
         from hfc.config import OneShotConfig
         from hfc.errors import Diverged, HFCError
-        from hfc.oneshot import save_classifier
 
         order = [SOURCES[name] for name in ctx.meta["oneshot.order"] if name in SOURCES]
         if not order:
@@ -180,9 +179,7 @@ def register(cli: click.Group) -> None:
             raise UserError(str(e)) from None
         preds = [predict_categories(model, s, table, res) for s in samples]
         ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
-        meta = segmenter_meta(ls, table, method, seg_name if encoder is not None else method, epochs, network,
-                              hfc if encoder is not None else None, samples, psi, history, ious)
-        save_classifier(out, model, meta)
+        meta = save_segmenter(out, model, samples, table, history, ious, ls, method, network, hfc, psi)
         sheet = out.with_suffix(".png")
         fit_sheet(sheet, samples, preds, ious, ls,
                   f"{method}{'+' + seg_name if encoder is not None else ''}: {len(samples)}-shot, {epochs} epochs, "

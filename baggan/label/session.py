@@ -300,10 +300,8 @@ class LabelSession:
         """Fit the one-shot segmenter on the saved masks of `names`, then predict the preview seeds."""
         from baggan.data.mask_formats import read_mask_file
         from baggan.errors import TrainingDiverged
-        from baggan.oneshot import (fit_samples, fit_sheet, generated_sample, predict_categories, segmenter_meta,
-                                    training_iou)
+        from baggan.oneshot import fit_samples, fit_sheet, generated_sample, predict_categories, save_segmenter, training_iou
         from hfc.errors import Diverged, HFCError
-        from hfc.oneshot import save_classifier
 
         t0 = time.perf_counter()
         samples = []
@@ -325,9 +323,8 @@ class LabelSession:
         ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
         out = self.workdir / "fit" / "segmenter.pt"
         psi = next((src["psi"] for src in map(self.source, names) if src["source"] == "seed"), 0.7)
-        meta = segmenter_meta(self.label_set, table, self.method, self.settings.segmenter, epochs, self.network,
-                              self.hfc, samples, psi, history, ious)
-        save_classifier(out, model, meta)
+        meta = save_segmenter(out, model, samples, table, history, ious, self.label_set, self.method, self.network,
+                              self.hfc, psi)
         fit_sheet(out.with_suffix(".png"), samples, preds, ious, self.label_set,
                   f"{self.method}+{self.settings.segmenter}: {len(samples)}-shot, {epochs} epochs")
         report(0.8, "predicting the preview seeds")
