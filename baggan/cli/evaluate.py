@@ -106,7 +106,8 @@ def realism(sets: tuple[Path, ...], names: tuple[str, ...], outdir: Path, max_im
 def oneshot(config_path: Path, outdir: Path, network: Path | None, parts: str | None, device: str) -> None:
     """One-shot segmenters against the baselines on projected simulator scans (Tables 2, 4-10, Fig. 14)."""
     from baggan.evaluate import resolve_device
-    from baggan.evaluate.oneshot import load_oneshot_config, parse_parts, run_oneshot
+    from baggan.evaluate.oneshot import run_oneshot
+    from baggan.evaluate.oneshot_config import load_oneshot_config, parse_parts
 
     cfg = load_oneshot_config(config_path)
     path = run_oneshot(cfg, outdir, network, resolve_device(device), parse_parts(parts) if parts else None)

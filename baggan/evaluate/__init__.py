@@ -2,7 +2,6 @@
 
     downstream  a segmenter (DeepLabV3 / SDANet) trained on real + synthetic scans, tested on real (Table 3)
     realism     FID / KID, intensity histograms, material classes and a collage across sets of scans
-    fid         the standard FID Inception features, FID and KID
     report      report-folder helpers shared by every protocol
 """
 
