@@ -15,7 +15,6 @@ file's metadata records the class → category table that `baggan synthesize` re
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -25,9 +24,10 @@ import torch
 
 from baggan.data.labelsets import LabelSet
 from baggan.data.mask_formats import IGNORE, SampleRef, read_mask_file
-from baggan.errors import DataError, UserError
+from baggan.errors import DataError, UserError, about
+from baggan.io import file_sha256
 from baggan.stylegan2.features import StyleGANFeatureGenerator
-from baggan.stylegan2.networks import Discriminator, Generator
+from baggan.stylegan2.networks import Discriminator
 from baggan.stylegan2.projector import ProjectionResult, ProjectorConfig, project, to_uint8
 from hfc.safe_load import load_weights_only
 
@@ -52,32 +52,6 @@ class AnnotatedSample:
 
 # ----------------------------------------------------------------------------------------------------
 # Reading the inputs.
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (identifies the generator a segmenter was fitted on)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def ws_from_seed(G: Generator, seeds: Sequence[int], psi: float, class_idx: int | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
-    """ws [N, num_ws, w_dim] of seeds, with z from numpy RandomState(seed) as `baggan generate` draws it; a
-    conditional G gets one class for all (`class_idx`) or a label vector per seed (`labels` [N, c_dim])."""
-    z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in seeds])).float()
-    device = G.mapping.fc0.weight.device
-    c = None
-    if G.c_dim > 0 and labels is not None:
-        c = labels.float().to(device)
-    elif G.c_dim > 0:
-        if class_idx is None or not 0 <= class_idx < G.c_dim:
-            raise UserError(f"--class-idx: the generator is conditional; give a class in 0..{G.c_dim - 1}")
-        c = torch.nn.functional.one_hot(torch.full([len(seeds)], class_idx), G.c_dim).float().to(device)
-    with torch.no_grad():
-        return G.mapping(z.to(device), c, truncation_psi=psi)
 
 
 def read_ws(spec: str, num_ws: int, w_dim: int) -> torch.Tensor:
@@ -166,6 +140,37 @@ def to_classes(mask: np.ndarray, table: Sequence[int], outside: int = IGNORE) ->
 
 # ----------------------------------------------------------------------------------------------------
 # Fitting.
+
+
+def load_encoder(hfc: str | Path | None, method: str | None, device: torch.device) -> tuple[str, PixelEncoder | None]:
+    """(method, HFC encoder or None for a raw-feature baseline): the encoder file `hfc` checked against `method`
+    (None: the method the encoder was trained with)."""
+    from hfc.checkpoint import load_module
+    from hfc.features import PixelEncoder
+    from hfc.names import HFC_METHODS, RAW_METHODS
+
+    if method in RAW_METHODS:
+        return method, None
+    if hfc is None:
+        raise UserError(f"--hfc is required for --method {method or 'swav'} (or use --method "
+                        f"{'|'.join(RAW_METHODS)}, which need no HFC encoder)")
+    with about("--hfc"):
+        encoder = load_module(hfc, device, expect=PixelEncoder)
+    trained = (getattr(encoder, "meta", {}) or {}).get("method")
+    if method is not None and trained is not None and trained != method:
+        raise UserError(f"{hfc}: an HFC encoder trained with {trained}, but --method {method}")
+    method = method or trained or "swav"
+    assert method in HFC_METHODS
+    return method, encoder
+
+
+def check_encoder(gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None, hfc: str | Path | None) -> None:
+    """HFCError unless the encoder (if any) was built for this generator's hidden layers."""
+    from hfc.checkpoint import check_layers
+    from hfc.generator import layer_channels
+
+    if encoder is not None:
+        check_layers(encoder.layer_channels, layer_channels(gen), f"{hfc}")
 
 
 def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None,

@@ -200,15 +200,10 @@ class Quickstart:
     def train_encoder(self):
         """Stage 1: the HFC encoder (resumes an interrupted training)."""
         from baggan.config import save_config
-        from baggan.errors import TrainingDiverged
-        from hfc.errors import Diverged
         from hfc.train import train_hfc
 
         save_config(self.outdir / "hfc" / "config.yaml", self.hfc_cfg)
-        try:
-            return train_hfc(self.gen, self.hfc_cfg, self.outdir / "hfc", progress=self.progress)
-        except Diverged as e:
-            raise TrainingDiverged(str(e)) from None
+        return train_hfc(self.gen, self.hfc_cfg, self.outdir / "hfc", progress=self.progress)
 
     def _project(self, scan, source: str, mask_path: str = "simulator (exact)"):
         """An AnnotatedSample of a simulator scan: its W+ projection and its exact mask (saved at `mask_path`)."""
@@ -298,7 +293,7 @@ class Quickstart:
         """Record what defines this run in OUTDIR/run.json; UserError if OUTDIR holds a run of another one."""
         from baggan.config import to_dict
         from baggan.io import read_json, write_json_atomic
-        from baggan.oneshot import file_sha256
+        from baggan.io import file_sha256
 
         cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in ("network", "threads")}
         identity = {"generator_sha256": file_sha256(self.network), "config": cfg}

@@ -44,7 +44,7 @@ def main() -> None:
 
     import torch
 
-    from baggan.evaluate import resolve_device
+    from baggan.device import resolve_device
     from baggan.evaluate.oneshot import run_oneshot
     from baggan.evaluate.oneshot_config import load_oneshot_config, parse_parts
     from baggan.evaluate.report import environment, to_jsonable

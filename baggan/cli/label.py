@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from baggan.cli.params import device_option
 from hfc.names import SEGMENTERS
 
 
@@ -28,7 +29,7 @@ from hfc.names import SEGMENTERS
 @click.option("--preview-seed", default=100, show_default=True, help="First preview seed (annotated ones skipped).")
 @click.option("--project-steps", default=200, show_default=True, help="Projection steps of an uploaded scan.")
 @click.option("--max-upload-mb", default=16.0, show_default=True, help="Largest upload accepted.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.pass_context
 def label_cmd(ctx: click.Context, network: Path, hfc: Path, workdir: Path, host: str, port: int, label_set: str,
               seg_name: str, hidden: int, epochs: int, previews: int, preview_seed: int, project_steps: int,
@@ -60,6 +61,4 @@ def label_cmd(ctx: click.Context, network: Path, hfc: Path, workdir: Path, host:
     server.serve_forever()
 
 
-def register(cli: click.Group) -> None:
-    """Attach `baggan label`."""
-    cli.add_command(label_cmd)
+COMMANDS = (label_cmd,)  # what `baggan` gets from this module

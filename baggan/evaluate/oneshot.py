@@ -29,7 +29,7 @@ import torch
 import yaml
 
 from baggan.config import from_dict, to_dict
-from baggan.errors import ConfigError, TrainingDiverged, UserError
+from baggan.errors import ConfigError, UserError, about
 from baggan.evaluate.oneshot_config import (HFC_VARIANTS, METHODS, FitConfig, FpsConfig, Model, OneShotEvalConfig,
                                             Unit)
 from baggan.evaluate.oneshot_data import EvalScan, Projection, ProjectionCache, SimScans, stable_hash
@@ -130,7 +130,7 @@ class Workspace:
     """The generator, the scans and their projections, and the HFC encoders of one run."""
 
     def __init__(self, cfg: OneShotEvalConfig, outdir: Path, network: Path, device: torch.device, progress: bool):
-        from baggan.oneshot import file_sha256
+        from baggan.io import file_sha256
         from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
 
         self.cfg, self.outdir, self.device, self.progress = cfg, outdir, device, progress
@@ -208,7 +208,6 @@ def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Seq
              test: Sequence[tuple[EvalScan, Projection]]) -> dict:
     """Fit the unit's model on its annotated scans and test it: confusion matrices per test scan, and timings."""
     from baggan.oneshot import class_table
-    from hfc.errors import Diverged
     from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
     from hfc.oneshot import Annotation, fit
 
@@ -220,10 +219,8 @@ def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Seq
     samples = [Annotation(p.ws[0], torch.from_numpy(to_classes(s.label, table)), tuple(f))
                for (s, p), f in zip(train, feats)]
     t0, c0 = time.time(), time.process_time()
-    try:
+    with about(f"{unit.part} / {unit.row} / repetition {unit.rep}:"):
         history = fit(net, ws.gen, samples, _oneshot_config(unit.model, cfg.fit, cfg.fit.seed + unit.rep))
-    except Diverged as e:
-        raise TrainingDiverged(f"{unit.part} / {unit.row} / repetition {unit.rep}: {e}") from None
     t1, c1 = time.time(), time.process_time()
     train_cm = sum(confusion_matrix(to_classes(s.label, table), net.predict(f, ws.size)[0][0].cpu().numpy(), k)
                    for (s, _), f in zip(train, feats))
