@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -123,6 +123,36 @@ def projected_sample(
     return sample
 
 
+def annotated_samples(gen: StyleGANFeatureGenerator, sources: Sequence[tuple[str, Any]], masks: Sequence[str | Path],
+                      label_set: LabelSet, psi: float, class_idx: int | None, cfg: ProjectorConfig,
+                      D: Discriminator | None = None, resize: bool = False,
+                      echo: Callable[[str], None] = print) -> list[AnnotatedSample]:
+    """The annotated samples of `sources`, each (kind, value) with its mask: ("seed", N) the scan of seed N (psi,
+    class_idx), ("ws", FILE[:ROW]) saved ws, ("image", SCAN) a real scan projected into W+ (cfg, D; `resize` lets
+    one of another size in); `echo` reports the projections and resizes."""
+    from baggan.stylegan2.latents import ws_from_seed
+    from baggan.stylegan2.projector import load_scan
+
+    G, res, samples = gen.G, gen.img_resolution, []
+    for (kind, value), mask_path in zip(sources, masks):
+        if kind == "image":
+            scan, note = load_scan(value, res, resize)
+            if note:
+                echo(f"note: {note}; its mask is resized too (nearest)")
+            mask = read_mask(mask_path, res, label_set, resize=note is not None,
+                             sample=SampleRef(name=Path(value).name))
+            echo(f"projecting {value} ({cfg.steps} steps)")
+            s = projected_sample(gen, scan, mask, f"image {Path(value).name}", str(mask_path), cfg, D)
+            echo(f"  reconstruction: PSNR {s.projection.psnr:.2f} dB, SSIM {s.projection.ssim:.4f}")
+        else:
+            ws = ws_from_seed(G, [value], psi, class_idx) if kind == "seed" else read_ws(value, G.num_ws, G.w_dim)
+            mask = read_mask(mask_path, res, label_set, sample=SampleRef(seed=value) if kind == "seed" else None)
+            s = generated_sample(gen, ws, mask, f"{kind} {value}" if kind == "seed" else f"ws {Path(value).name}",
+                                 str(mask_path))
+        samples.append(s)
+    return samples
+
+
 def class_table(masks: Sequence[np.ndarray], categories: Sequence[int] | None = None) -> list[int]:
     """Class index → category id: background, then the categories the masks use (of `categories` only, when given),
     in id order."""
@@ -142,7 +172,8 @@ def to_classes(mask: np.ndarray, table: Sequence[int], outside: int = IGNORE) ->
 # Fitting.
 
 
-def load_encoder(hfc: str | Path | None, method: str | None, device: torch.device) -> tuple[str, PixelEncoder | None]:
+def load_encoder(hfc: str | Path | None, method: str | None,
+                 device: torch.device) -> tuple[str, PixelEncoder | None]:
     """(method, HFC encoder or None for a raw-feature baseline): the encoder file `hfc` checked against `method`
     (None: the method the encoder was trained with)."""
     from hfc.checkpoint import load_module
@@ -230,6 +261,34 @@ def save_segmenter(path: str | Path, model: PixelClassifier, samples: Sequence[A
     }  # fmt: skip
     save_classifier(path, model, meta)
     return meta
+
+
+class Fitted(NamedTuple):
+    """What `fit_and_save` made."""
+
+    model: PixelClassifier
+    table: list[int]  # class → category id
+    history: list[float]  # loss per epoch
+    ious: list[float]  # training IoU per sample
+    meta: dict  # the segmenter file's metadata
+    sheet: Path  # the picture of the fit
+
+
+def fit_and_save(out: Path, method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None,
+                 samples: Sequence[AnnotatedSample], cfg: OneShotConfig, label_set: LabelSet, network: str | Path,
+                 hfc: str | Path | None, psi: float | None = None, title: str | None = None,
+                 sheet: Path | None = None, progress: bool = True) -> Fitted:
+    """Fit `method` on the samples, draw the fit (`sheet`, default `out` as .png; `title` may hold {loss}, the final
+    loss), then write the segmenter file `out` (save_segmenter; last, so that its presence means all is done)."""
+    model, table, history = fit_samples(method, gen, encoder, samples, cfg, progress=progress)
+    preds = [predict_categories(model, s, table, gen.img_resolution) for s in samples]
+    ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
+    title = title or (f"{method}{'+' + cfg.segmenter if encoder is not None else ''}: {len(samples)}-shot, "
+                      f"{cfg.epochs} epochs, final loss {{loss:.4f}}")
+    sheet = sheet or out.with_suffix(".png")
+    fit_sheet(sheet, samples, preds, ious, label_set, title.format(loss=history[-1]))
+    meta = save_segmenter(out, model, samples, table, history, ious, label_set, method, network, hfc, psi)
+    return Fitted(model, table, history, ious, meta, sheet)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ class Quickstart:
     def fit_example(self, encoder) -> None:
         """Stage 2: ONE annotated simulator scan → projection → fitted segmenter (segmenter.pt, fit.png)."""
         from baggan.io import write_image_atomic
-        from baggan.oneshot import fit_samples, fit_sheet, predict_categories, save_segmenter, training_iou
+        from baggan.oneshot import fit_and_save
         from hfc.config import OneShotConfig
 
         scan = choose_example(self.scans, self.cfg)
@@ -228,13 +228,10 @@ class Quickstart:
         sample = self._project(scan, f"scan {scan.seed}", str(d / "mask.png"))
         f = self.cfg.fit
         ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0)
-        model, table, history = fit_samples("swav", self.gen, encoder, [sample], ocfg, progress=self.progress)
-        pred = predict_categories(model, sample, table, self.size)
-        iou = training_iou(sample.mask, pred, table)
-        fit_sheet(d / "fit.png", [sample], [pred], [iou], self.label_set,
-                  f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {history[-1]:.4f}")
-        save_segmenter(d / "segmenter.pt", model, [sample], table, history, [iou], self.label_set, "swav", self.network,
-                       self.outdir / "hfc" / "encoder.pt")  # last: its presence marks the stage done
+        title = f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {{loss:.4f}}"
+        fit_and_save(d / "segmenter.pt", "swav", self.gen, encoder, [sample], ocfg, self.label_set, self.network,
+                     self.outdir / "hfc" / "encoder.pt", title=title, sheet=d / "fit.png",
+                     progress=self.progress)  # segmenter.pt, written last, marks the stage done
 
     def evaluate(self) -> dict[str, Any]:
         """Stage 3: IoU of the segmenter on held-out simulator scans (projected) against their exact masks."""

@@ -74,14 +74,11 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
             out: Path, device: str) -> None:
     """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
     from baggan.data.labelsets import get_label_set
-    from baggan.data.mask_formats import SampleRef
     from baggan.device import resolve_device
     from baggan.errors import UserError
-    from baggan.oneshot import (check_encoder, fit_samples, fit_sheet, generated_sample, load_encoder,
-                                predict_categories, projected_sample, read_mask, read_ws, save_segmenter, training_iou)
+    from baggan.oneshot import annotated_samples, check_encoder, fit_and_save, load_encoder
     from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
-    from baggan.stylegan2.latents import ws_from_seed
-    from baggan.stylegan2.projector import ProjectorConfig, load_scan
+    from baggan.stylegan2.projector import ProjectorConfig
     from hfc.config import OneShotConfig
 
     order = [SOURCES[name] for name in ctx.meta["oneshot.order"] if name in SOURCES]
@@ -109,38 +106,16 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
         raise UserError(f"--use-d-features: {network} holds no discriminator (it holds {', '.join(sorted(nets))})")
     gen = StyleGANFeatureGenerator(G)
     check_encoder(gen, encoder, hfc)
-    res = G.img_resolution
 
     values = {"seed": iter(seeds), "ws": iter(ws_files), "image": iter(images)}
-    samples = []
-    for kind, mask_path in zip(order, masks):
-        value = next(values[kind])
-        if kind == "image":
-            scan, note = load_scan(value, res, resize)
-            if note:
-                click.echo(f"note: {note}; its mask is resized too (nearest)", err=True)
-            mask = read_mask(mask_path, res, ls, resize=note is not None, sample=SampleRef(name=Path(value).name))
-            click.echo(f"projecting {value} ({pcfg.steps} steps)")
-            s = projected_sample(gen, scan, mask, f"image {Path(value).name}", str(mask_path), pcfg, D)
-            click.echo(f"  reconstruction: PSNR {s.projection.psnr:.2f} dB, SSIM {s.projection.ssim:.4f}")
-        else:
-            ws = ws_from_seed(G, [value], psi, class_idx) if kind == "seed" else read_ws(value, G.num_ws, G.w_dim)
-            mask = read_mask(mask_path, res, ls, sample=SampleRef(seed=value) if kind == "seed" else None)
-            s = generated_sample(gen, ws, mask, f"{kind} {value}" if kind == "seed" else f"ws {Path(value).name}",
-                                 str(mask_path))
-        samples.append(s)
-
-    model, table, history = fit_samples(method, gen, encoder, samples, ocfg)
-    preds = [predict_categories(model, s, table, res) for s in samples]
-    ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
-    meta = save_segmenter(out, model, samples, table, history, ious, ls, method, network, hfc, psi)
-    sheet = out.with_suffix(".png")
-    fit_sheet(sheet, samples, preds, ious, ls,
-              f"{method}{'+' + seg_name if encoder is not None else ''}: {len(samples)}-shot, {epochs} epochs, "
-              f"final loss {history[-1]:.4f}")
+    sources = [(kind, next(values[kind])) for kind in order]
+    samples = annotated_samples(gen, sources, masks, ls, psi, class_idx, pcfg, D, resize,
+                                echo=lambda line: click.echo(line, err=line.startswith("note:")))
+    fitted = fit_and_save(out, method, gen, encoder, samples, ocfg, ls, network, hfc, psi)
     click.echo(f"fitted {method} on {len(samples)} sample(s); classes: background, "
-               f"{', '.join(meta['categories'])}; training IoU {', '.join(f'{v:.3f}' for v in ious)}")
-    click.echo(f"segmenter: {out}\npicture: {sheet}")
+               f"{', '.join(fitted.meta['categories'])}; training IoU {', '.join(f'{v:.3f}' for v in fitted.ious)}")
+    click.echo(f"segmenter: {out}\npicture: {fitted.sheet}")
+
 
 @click.command("annotate")
 @click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Generator file.")
