@@ -1,4 +1,13 @@
-"""Errors a user can cause: the CLI prints them as one line and exits with code 2."""
+"""Errors a user can cause: the front ends (the CLI's click group, the annotator) print them as one line; the CLI exits
+with code 2. hfc's errors (HFCError, and Diverged, a diverged fit or training) are the user's too: `USER_ERRORS` is
+the one place that says so."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from hfc.errors import HFCError
 
 
 class UserError(Exception):
@@ -15,3 +24,16 @@ class DataError(UserError):
 
 class TrainingDiverged(UserError):
     """A loss became NaN or Inf; the message names the loss and the iteration."""
+
+
+USER_ERRORS = (UserError, HFCError)  # shown to the user as one line (exit 2), never as a trace
+
+
+@contextmanager
+def about(what: str) -> Iterator[None]:
+    """Say what a user error raised inside is about (e.g. the option whose file was bad): the same error, its message
+    prefixed with `what`."""
+    try:
+        yield
+    except USER_ERRORS as e:
+        raise type(e)(f"{what} {e}") from None

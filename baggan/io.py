@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -120,6 +122,12 @@ def save_torch_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
+def quantize(images: Any) -> Any:
+    """Generator images (a float tensor in [-1, 1], any layout and device) → uint8 pixels as StyleGAN writes and
+    scores them: x * 127.5 + 128, clamped to [0, 255], truncated (torch tensor methods only: io imports no torch)."""
+    return (images.detach().float() * 127.5 + 128).clamp(0, 255).byte()
+
+
 def encode_image(path: str | os.PathLike, image: np.ndarray) -> bytes:
     """An HxW or HxWx3 uint8 RGB array encoded as PNG/JPEG by the suffix of `path`."""
     import cv2
@@ -168,6 +176,34 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[..., 0]
     return arr.astype(np.int64)
+
+
+class AllowListUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals in `allowed` ((module, name) → the object to use, often a harmless
+    stand-in); any other global or a persistent id stops the load with `refuse(reason)`, before anything runs."""
+
+    def __init__(self, file: Any, allowed: dict[tuple[str, str], Any], refuse: Callable[[str], Exception],
+                 never: str, encoding: str = "ASCII"):
+        super().__init__(file, encoding=encoding)
+        self.allowed, self.refuse, self.never = allowed, refuse, never
+
+    def find_class(self, module: str, name: str) -> Any:  # noqa: D401 - pickle hook
+        try:
+            return self.allowed[(module, name)]
+        except KeyError:
+            raise self.refuse(f"the pickle names '{module}.{name}', which {self.never}") from None
+
+    def persistent_load(self, pid: Any) -> Any:  # noqa: D401 - pickle hook
+        raise self.refuse("unexpected persistent id in the pickle")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (identifies the generator a segmenter was fitted on)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -15,19 +15,19 @@ file's metadata records the class → category table that `baggan synthesize` re
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
 from baggan.data.labelsets import LabelSet
 from baggan.data.mask_formats import IGNORE, SampleRef, read_mask_file
-from baggan.errors import DataError, UserError
+from baggan.errors import DataError, UserError, about
+from baggan.io import file_sha256
 from baggan.stylegan2.features import StyleGANFeatureGenerator
-from baggan.stylegan2.networks import Discriminator, Generator
+from baggan.stylegan2.networks import Discriminator
 from baggan.stylegan2.projector import ProjectionResult, ProjectorConfig, project, to_uint8
 from hfc.safe_load import load_weights_only
 
@@ -35,10 +35,6 @@ if TYPE_CHECKING:
     from hfc.config import OneShotConfig
     from hfc.features import PixelEncoder
     from hfc.oneshot import PixelClassifier
-
-HFC_METHODS = ("swav", "simclr", "kmeans")  # an HFC encoder (--hfc) trained with this method + a segmenter
-RAW_METHODS = {"datasetgan": "datasetgan", "repurpose-mlp": "repurpose_mlp", "repurpose-fcn": "repurpose_fcn"}
-METHODS = HFC_METHODS + tuple(RAW_METHODS)
 
 
 @dataclass
@@ -56,32 +52,6 @@ class AnnotatedSample:
 
 # ----------------------------------------------------------------------------------------------------
 # Reading the inputs.
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (identifies the generator a segmenter was fitted on)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def ws_from_seed(G: Generator, seeds: Sequence[int], psi: float, class_idx: int | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
-    """ws [N, num_ws, w_dim] of seeds, with z from numpy RandomState(seed) as `baggan generate` draws it; a
-    conditional G gets one class for all (`class_idx`) or a label vector per seed (`labels` [N, c_dim])."""
-    z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in seeds])).float()
-    device = G.mapping.fc0.weight.device
-    c = None
-    if G.c_dim > 0 and labels is not None:
-        c = labels.float().to(device)
-    elif G.c_dim > 0:
-        if class_idx is None or not 0 <= class_idx < G.c_dim:
-            raise UserError(f"--class-idx: the generator is conditional; give a class in 0..{G.c_dim - 1}")
-        c = torch.nn.functional.one_hot(torch.full([len(seeds)], class_idx), G.c_dim).float().to(device)
-    with torch.no_grad():
-        return G.mapping(z.to(device), c, truncation_psi=psi)
 
 
 def read_ws(spec: str, num_ws: int, w_dim: int) -> torch.Tensor:
@@ -153,12 +123,41 @@ def projected_sample(
     return sample
 
 
-def class_table(masks: Sequence[np.ndarray]) -> list[int]:
-    """Class index → category id: [0, the categories the masks use, in id order]."""
-    used = sorted(set().union(*(np.unique(m).tolist() for m in masks)) - {0, IGNORE})
-    if not used:
-        raise UserError("the masks hold no category (only background / not annotated): nothing to learn")
-    return [0] + used
+def annotated_samples(gen: StyleGANFeatureGenerator, sources: Sequence[tuple[str, Any]], masks: Sequence[str | Path],
+                      label_set: LabelSet, psi: float, class_idx: int | None, cfg: ProjectorConfig,
+                      D: Discriminator | None = None, resize: bool = False,
+                      echo: Callable[[str], None] = print) -> list[AnnotatedSample]:
+    """The annotated samples of `sources`, each (kind, value) with its mask: ("seed", N) the scan of seed N (psi,
+    class_idx), ("ws", FILE[:ROW]) saved ws, ("image", SCAN) a real scan projected into W+ (cfg, D; `resize` lets
+    one of another size in); `echo` reports the projections and resizes."""
+    from baggan.stylegan2.latents import ws_from_seed
+    from baggan.stylegan2.projector import load_scan
+
+    G, res, samples = gen.G, gen.img_resolution, []
+    for (kind, value), mask_path in zip(sources, masks):
+        if kind == "image":
+            scan, note = load_scan(value, res, resize)
+            if note:
+                echo(f"note: {note}; its mask is resized too (nearest)")
+            mask = read_mask(mask_path, res, label_set, resize=note is not None,
+                             sample=SampleRef(name=Path(value).name))
+            echo(f"projecting {value} ({cfg.steps} steps)")
+            s = projected_sample(gen, scan, mask, f"image {Path(value).name}", str(mask_path), cfg, D)
+            echo(f"  reconstruction: PSNR {s.projection.psnr:.2f} dB, SSIM {s.projection.ssim:.4f}")
+        else:
+            ws = ws_from_seed(G, [value], psi, class_idx) if kind == "seed" else read_ws(value, G.num_ws, G.w_dim)
+            mask = read_mask(mask_path, res, label_set, sample=SampleRef(seed=value) if kind == "seed" else None)
+            s = generated_sample(gen, ws, mask, f"{kind} {value}" if kind == "seed" else f"ws {Path(value).name}",
+                                 str(mask_path))
+        samples.append(s)
+    return samples
+
+
+def class_table(masks: Sequence[np.ndarray], categories: Sequence[int] | None = None) -> list[int]:
+    """Class index → category id: background, then the categories the masks use (of `categories` only, when given),
+    in id order."""
+    used = set().union(*(np.unique(m).tolist() for m in masks)) - {0, IGNORE}
+    return [0] + sorted(used if categories is None else used & set(categories))
 
 
 def to_classes(mask: np.ndarray, table: Sequence[int], outside: int = IGNORE) -> torch.Tensor:
@@ -173,30 +172,52 @@ def to_classes(mask: np.ndarray, table: Sequence[int], outside: int = IGNORE) ->
 # Fitting.
 
 
-def build_classifier(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None, num_classes: int,
-                     cfg: OneShotConfig) -> PixelClassifier:
-    """The PixelClassifier of `method`: HFC encoder + cfg.segmenter, or a raw-feature baseline."""
-    from hfc.baselines import BASELINES
-    from hfc.generator import layer_channels
-    from hfc.oneshot import HFCSegmenter
-    from hfc.rng import seeded
-    from hfc.segmenters import make_segmenter
+def load_encoder(hfc: str | Path | None, method: str | None,
+                 device: torch.device) -> tuple[str, PixelEncoder | None]:
+    """(method, HFC encoder or None for a raw-feature baseline): the encoder file `hfc` checked against `method`
+    (None: the method the encoder was trained with)."""
+    from hfc.checkpoint import load_module
+    from hfc.features import PixelEncoder
+    from hfc.names import HFC_METHODS, RAW_METHODS
 
-    with seeded(cfg.seed):
-        if method in HFC_METHODS:
-            return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim, num_classes, cfg.hidden,
-                                                        standardize=cfg.standardize))
-        return BASELINES[RAW_METHODS[method]](layer_channels(gen), num_classes)
+    if method in RAW_METHODS:
+        return method, None
+    if hfc is None:
+        raise UserError(f"--hfc is required for --method {method or 'swav'} (or use --method "
+                        f"{'|'.join(RAW_METHODS)}, which need no HFC encoder)")
+    with about("--hfc"):
+        encoder = load_module(hfc, device, expect=PixelEncoder)
+    trained = (getattr(encoder, "meta", {}) or {}).get("method")
+    if method is not None and trained is not None and trained != method:
+        raise UserError(f"{hfc}: an HFC encoder trained with {trained}, but --method {method}")
+    method = method or trained or "swav"
+    assert method in HFC_METHODS
+    return method, encoder
+
+
+def check_encoder(gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None, hfc: str | Path | None) -> None:
+    """HFCError unless the encoder (if any) was built for this generator's hidden layers."""
+    from hfc.checkpoint import check_layers
+    from hfc.generator import layer_channels
+
+    if encoder is not None:
+        check_layers(encoder.layer_channels, layer_channels(gen), f"{hfc}")
 
 
 def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None,
                 samples: Sequence[AnnotatedSample], cfg: OneShotConfig, progress: bool = True,
                 on_epoch: Callable[[int, float], None] | None = None) -> tuple[PixelClassifier, list[int], list[float]]:
     """(fitted PixelClassifier, class → category table, loss per epoch) from the annotated samples."""
+    from hfc.generator import layer_channels
+    from hfc.methods import make_classifier
+    from hfc.names import RAW_METHODS
     from hfc.oneshot import Annotation, fit
 
     table = class_table([s.mask for s in samples])
-    model = build_classifier(method, gen, encoder, len(table), cfg).to(gen.device)
+    if len(table) == 1:
+        raise UserError("the masks hold no category (only background / not annotated): nothing to learn")
+    model = make_classifier(method if method in RAW_METHODS else None, layer_channels(gen), encoder, len(table),
+                            cfg).to(gen.device)
     annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features)) for s in samples]
     history = fit(model, gen, annotations, cfg, progress=progress, on_epoch=on_epoch)
     return model, table, history
@@ -219,19 +240,55 @@ def training_iou(mask: np.ndarray, pred: np.ndarray, table: Sequence[int]) -> fl
     return float(mean_iou(iou_from_confusion(cm)))
 
 
-def segmenter_meta(label_set: LabelSet, table: Sequence[int], method: str, segmenter: str, epochs: int,
-                   network: str | Path, hfc: str | Path | None, samples: Sequence[AnnotatedSample], psi: float,
-                   history: Sequence[float], ious: Sequence[float]) -> dict:
-    """The metadata a fitted segmenter file carries (what `baggan synthesize` reads, and where it came from)."""
+def save_segmenter(path: str | Path, model: PixelClassifier, samples: Sequence[AnnotatedSample], table: Sequence[int],
+                   history: Sequence[float], ious: Sequence[float], label_set: LabelSet, method: str,
+                   network: str | Path, hfc: str | Path | None, psi: float | None = None) -> dict:
+    """Write a fitted segmenter file (every command that makes one comes here) with its metadata: what `baggan
+    synthesize` reads (label set, class → category table) and where it came from; returns the metadata.
+    `psi` is the truncation of seed samples (recorded when given)."""
+    from hfc.oneshot import HFCSegmenter, save_classifier
+
+    ours = isinstance(model, HFCSegmenter)
     projections = [s.projection for s in samples if s.projection is not None]
-    return {
+    meta = {
         "label_set": label_set.name, "class_to_category": list(table),
-        "categories": [label_set.names[c - 1] for c in table[1:]], "method": method, "segmenter": segmenter,
-        "epochs": epochs, "generator": str(network), "generator_sha256": file_sha256(network),
-        "hfc": str(hfc) if hfc is not None else "", "samples": [s.source for s in samples],
-        "masks": [s.mask_path for s in samples], "psi": psi, "final_loss": history[-1], "training_iou": list(ious),
+        "categories": [label_set.names[c - 1] for c in table[1:]], "method": method,
+        "segmenter": model.segmenter.name if ours else method, "epochs": len(history), "generator": str(network),
+        "generator_sha256": file_sha256(network), "hfc": str(hfc) if ours and hfc is not None else "",
+        "samples": [s.source for s in samples], "masks": [s.mask_path for s in samples],
+        **({"psi": psi} if psi is not None else {}), "final_loss": history[-1], "training_iou": list(ious),
         "projection_psnr": [p.psnr for p in projections], "projection_ssim": [p.ssim for p in projections],
     }  # fmt: skip
+    save_classifier(path, model, meta)
+    return meta
+
+
+class Fitted(NamedTuple):
+    """What `fit_and_save` made."""
+
+    model: PixelClassifier
+    table: list[int]  # class → category id
+    history: list[float]  # loss per epoch
+    ious: list[float]  # training IoU per sample
+    meta: dict  # the segmenter file's metadata
+    sheet: Path  # the picture of the fit
+
+
+def fit_and_save(out: Path, method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncoder | None,
+                 samples: Sequence[AnnotatedSample], cfg: OneShotConfig, label_set: LabelSet, network: str | Path,
+                 hfc: str | Path | None, psi: float | None = None, title: str | None = None,
+                 sheet: Path | None = None, progress: bool = True) -> Fitted:
+    """Fit `method` on the samples, draw the fit (`sheet`, default `out` as .png; `title` may hold {loss}, the final
+    loss), then write the segmenter file `out` (save_segmenter; last, so that its presence means all is done)."""
+    model, table, history = fit_samples(method, gen, encoder, samples, cfg, progress=progress)
+    preds = [predict_categories(model, s, table, gen.img_resolution) for s in samples]
+    ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
+    title = title or (f"{method}{'+' + cfg.segmenter if encoder is not None else ''}: {len(samples)}-shot, "
+                      f"{cfg.epochs} epochs, final loss {{loss:.4f}}")
+    sheet = sheet or out.with_suffix(".png")
+    fit_sheet(sheet, samples, preds, ious, label_set, title.format(loss=history[-1]))
+    meta = save_segmenter(out, model, samples, table, history, ious, label_set, method, network, hfc, psi)
+    return Fitted(model, table, history, ious, meta, sheet)
 
 
 # ----------------------------------------------------------------------------------------------------

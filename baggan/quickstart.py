@@ -177,13 +177,14 @@ class Quickstart:
         from baggan.data.labelsets import PIDRAY
         from baggan.evaluate.oneshot_data import SimScans
         from baggan.stylegan2 import load_feature_generator
+        from hfc.names import SEGMENTERS
 
         self.cfg, self.outdir, self.device, self.progress, self.echo = cfg, Path(outdir), device, progress, echo
         self.network = repo_path(network or cfg.network)
         if not self.network.is_file():
             raise UserError(f"{self.network}: generator file not found (--network, or network: in the config)")
         self.hfc_cfg = _hfc_config(cfg)
-        if cfg.fit.segmenter not in ("mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"):
+        if cfg.fit.segmenter not in SEGMENTERS:
             raise ConfigError(f"fit.segmenter: unknown segmenter {cfg.fit.segmenter!r}")
         self.label_set = PIDRAY
         for c in cfg.categories:
@@ -199,30 +200,24 @@ class Quickstart:
     def train_encoder(self):
         """Stage 1: the HFC encoder (resumes an interrupted training)."""
         from baggan.config import save_config
-        from baggan.errors import TrainingDiverged
-        from hfc.errors import Diverged
         from hfc.train import train_hfc
 
         save_config(self.outdir / "hfc" / "config.yaml", self.hfc_cfg)
-        try:
-            return train_hfc(self.gen, self.hfc_cfg, self.outdir / "hfc", progress=self.progress)
-        except Diverged as e:
-            raise TrainingDiverged(str(e)) from None
+        return train_hfc(self.gen, self.hfc_cfg, self.outdir / "hfc", progress=self.progress)
 
-    def _project(self, scan, source: str):
-        """An AnnotatedSample of a simulator scan: its W+ projection and its exact mask."""
+    def _project(self, scan, source: str, mask_path: str = "simulator (exact)"):
+        """An AnnotatedSample of a simulator scan: its W+ projection and its exact mask (saved at `mask_path`)."""
         from baggan.oneshot import projected_sample
         from baggan.stylegan2.projector import ProjectorConfig
 
         pcfg = ProjectorConfig(steps=self.cfg.projector_steps, seed=0)
-        return projected_sample(self.gen, scan.image, scan.label, source, "simulator (exact)", pcfg, progress=False)
+        return projected_sample(self.gen, scan.image, scan.label, source, mask_path, pcfg, progress=False)
 
     def fit_example(self, encoder) -> None:
         """Stage 2: ONE annotated simulator scan → projection → fitted segmenter (segmenter.pt, fit.png)."""
         from baggan.io import write_image_atomic
-        from baggan.oneshot import file_sha256, fit_samples, fit_sheet, predict_categories, training_iou
+        from baggan.oneshot import fit_and_save
         from hfc.config import OneShotConfig
-        from hfc.oneshot import save_classifier
 
         scan = choose_example(self.scans, self.cfg)
         names = ", ".join(self.label_set.names[c - 1] for c in scan.categories())
@@ -230,22 +225,13 @@ class Quickstart:
         d = self.outdir / "example"
         write_image_atomic(d / "scan.png", scan.image)
         write_image_atomic(d / "mask.png", scan.label.astype(np.uint8))
-        sample = self._project(scan, f"scan {scan.seed}")
+        sample = self._project(scan, f"scan {scan.seed}", str(d / "mask.png"))
         f = self.cfg.fit
         ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0)
-        model, table, history = fit_samples("swav", self.gen, encoder, [sample], ocfg, progress=self.progress)
-        pred = predict_categories(model, sample, table, self.size)
-        iou = training_iou(sample.mask, pred, table)
-        p = sample.projection
-        meta = {"label_set": self.label_set.name, "class_to_category": table,
-                "categories": [self.label_set.names[c - 1] for c in table[1:]], "method": "swav",
-                "segmenter": f.segmenter, "epochs": f.epochs, "generator": str(self.network),
-                "generator_sha256": file_sha256(self.network), "hfc": str(self.outdir / "hfc" / "encoder.pt"),
-                "samples": [sample.source], "masks": [str(d / "mask.png")], "final_loss": history[-1],
-                "training_iou": [iou], "projection_psnr": [p.psnr], "projection_ssim": [p.ssim]}
-        fit_sheet(d / "fit.png", [sample], [pred], [iou], self.label_set,
-                  f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {history[-1]:.4f}")
-        save_classifier(d / "segmenter.pt", model, meta)  # last: its presence marks the stage done
+        title = f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {{loss:.4f}}"
+        fit_and_save(d / "segmenter.pt", "swav", self.gen, encoder, [sample], ocfg, self.label_set, self.network,
+                     self.outdir / "hfc" / "encoder.pt", title=title, sheet=d / "fit.png",
+                     progress=self.progress)  # segmenter.pt, written last, marks the stage done
 
     def evaluate(self) -> dict[str, Any]:
         """Stage 3: IoU of the segmenter on held-out simulator scans (projected) against their exact masks."""
@@ -304,7 +290,7 @@ class Quickstart:
         """Record what defines this run in OUTDIR/run.json; UserError if OUTDIR holds a run of another one."""
         from baggan.config import to_dict
         from baggan.io import read_json, write_json_atomic
-        from baggan.oneshot import file_sha256
+        from baggan.io import file_sha256
 
         cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in ("network", "threads")}
         identity = {"generator_sha256": file_sha256(self.network), "config": cfg}

@@ -23,6 +23,7 @@ from torch import nn
 
 from hfc.checkpoint import register
 from hfc.features import FusedLinear
+from hfc.names import RAW_METHODS
 from hfc.oneshot import PixelClassifier
 from hfc.segmenters import conv_stack
 
@@ -149,4 +150,5 @@ class RepurposeFCN(RawFeatureClassifier):
         return self.rest(self.first_layer(x))
 
 
-BASELINES = {"datasetgan": DatasetGAN, "repurpose_mlp": RepurposeMLP, "repurpose_fcn": RepurposeFCN}
+# method name (hfc.names) → class; a class's `kind` is the tag its saved files carry (hfc.checkpoint)
+BASELINES = dict(zip(RAW_METHODS, (DatasetGAN, RepurposeMLP, RepurposeFCN)))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from hfc.names import HFCMethod, Segmenter
+
 
 def _require(cond: bool, key: str, message: str) -> None:
     """Raise ValueError('key: message') unless `cond` (mirrors baggan.config.check)."""
@@ -120,7 +122,7 @@ class OptimConfig:
 class HFCConfig:
     """One HFC training run: encoder shape, loss, views, pixel sampling, optimiser, schedule."""
 
-    method: Literal["swav", "simclr", "kmeans"] = "swav"
+    method: HFCMethod = "swav"
     dim: int = 512  # D, width of the per-pixel code z (Table A1 "Number of Clusters")
     negative_slope: float = 0.2  # LeakyReLU of f_theta
     global_loss: bool = True  # Eq. 10 global term
@@ -178,7 +180,7 @@ class HFCConfig:
 class OneShotConfig:
     """Fitting a segmenter from 1..N annotated samples (section 6.2.4)."""
 
-    segmenter: Literal["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"] = "fcn3"  # paper default: 3-layer FCN
+    segmenter: Segmenter = "fcn3"  # paper default: 3-layer FCN
     hidden: int = 128  # width of the hidden layers of MLP-3 / FCN-n
     epochs: int = 200
     lr: float = 0.01

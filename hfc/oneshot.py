@@ -30,8 +30,7 @@ from hfc.config import OneShotConfig
 from hfc.errors import Diverged, HFCError
 from hfc.features import PixelEncoder
 from hfc.generator import FeatureGenerator, NoiseMode, layer_channels
-from hfc.rng import seeded
-from hfc.segmenters import ConvSegmenter, make_segmenter
+from hfc.segmenters import ConvSegmenter
 
 
 class PixelClassifier(nn.Module):
@@ -214,23 +213,6 @@ def fit(
             on_epoch(epoch + 1, total)
     model.eval()
     return history
-
-
-def fit_segmenter(
-    gen: FeatureGenerator,
-    encoder: PixelEncoder,
-    samples: Sequence[Annotation],
-    cfg: OneShotConfig = OneShotConfig(),
-    num_classes: int | None = None,
-    progress: bool = False,
-) -> HFCSegmenter:
-    """Ours, end to end: build cfg.segmenter on the encoder's codes and fit it on the samples."""
-    k = num_classes if num_classes is not None else num_classes_of(samples, cfg.ignore_index)
-    with seeded(cfg.seed):
-        segmenter = make_segmenter(cfg.segmenter, encoder.out_dim, k, cfg.hidden, standardize=cfg.standardize)
-    model = HFCSegmenter(encoder, segmenter).to(_device(encoder))
-    fit(model, gen, samples, cfg, progress=progress)
-    return model
 
 
 class Annotated(NamedTuple):

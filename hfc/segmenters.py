@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from hfc.checkpoint import register
+from hfc.names import SEGMENTERS
 
-SEGMENTERS = {"mlp1": (1, 1), "mlp3": (3, 1), "fcn3": (3, 3), "fcn5": (5, 3), "fcn7": (7, 3), "fcn9": (9, 3)}
+SHAPES = dict(zip(SEGMENTERS, [(1, 1), (3, 1), (3, 3), (5, 3), (7, 3), (9, 3)]))  # name → (layers, kernel)
 STD_FLOOR = 1e-2  # ConvSegmenter.calibrate: variance floor, relative to the mean channel variance
 
 
@@ -132,5 +133,5 @@ def make_segmenter(name: str, in_dim: int, num_classes: int, hidden: int = 128, 
     """Build one of mlp1, mlp3, fcn3, fcn5, fcn7, fcn9 (with input standardisation when `standardize`)."""
     if name not in SEGMENTERS:
         raise ValueError(f"unknown segmenter {name!r} (choose from {', '.join(SEGMENTERS)})")
-    layers, kernel = SEGMENTERS[name]
+    layers, kernel = SHAPES[name]
     return ConvSegmenter(in_dim, num_classes, layers=layers, kernel=kernel, hidden=hidden, standardize=standardize)

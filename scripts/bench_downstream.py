@@ -25,7 +25,7 @@ PAPER_SDANET_GAIN = {"1:1": 1.07, "1:5": 2.51, "1:10": 3.11}
 def main() -> None:
     """Parse the arguments, run the sweep, write the summary, print the gains."""
     from baggan.config import load_config
-    from baggan.evaluate import resolve_device
+    from baggan.device import resolve_device
     from baggan.evaluate.downstream import DownstreamConfig, run_downstream
     from baggan.evaluate.report import environment, to_jsonable
     from baggan.io import read_json, write_json_atomic

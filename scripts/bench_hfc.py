@@ -228,7 +228,8 @@ def bench_lars(threads: int, iters: int = 200) -> dict:
     from hfc.config import HFCConfig, OneShotConfig, SamplingConfig, SwAVConfig
     from hfc.generator import layer_channels
     from hfc.lars import LARS
-    from hfc.oneshot import Annotation, fit_segmenter
+    from hfc.methods import fit_segmenter
+    from hfc.oneshot import Annotation
     from hfc.train import build_objective, hfc_step
 
     torch.set_num_threads(threads)

@@ -30,7 +30,7 @@ from baggan.io import write_json_atomic
 from baggan.label.app import create_app
 from baggan.label.browser import missing, session_page
 from baggan.label.session import LabelSession, LabelSettings
-from baggan.oneshot import file_sha256
+from baggan.io import file_sha256
 
 
 def polygon(text: str) -> list[tuple[int, int]]:

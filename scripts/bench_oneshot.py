@@ -44,8 +44,9 @@ def main() -> None:
 
     import torch
 
-    from baggan.evaluate import resolve_device
-    from baggan.evaluate.oneshot import load_oneshot_config, parse_parts, run_oneshot
+    from baggan.device import resolve_device
+    from baggan.evaluate.oneshot import run_oneshot
+    from baggan.evaluate.oneshot_config import load_oneshot_config, parse_parts
     from baggan.evaluate.report import environment, to_jsonable
     from baggan.io import read_json, write_bytes_atomic, write_json_atomic, write_text_atomic
 

@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from baggan.io import write_json_atomic  # noqa: E402
-from baggan.oneshot import rgb, ws_from_seed  # noqa: E402
+from baggan.oneshot import rgb  # noqa: E402
+from baggan.stylegan2.latents import ws_from_seed  # noqa: E402
 from baggan.stylegan2.networks import Generator  # noqa: E402
 from baggan.stylegan2.projector import ProjectorConfig, image_quality, project, to_uint8, w_stats  # noqa: E402
 

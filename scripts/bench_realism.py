@@ -31,11 +31,11 @@ def _timed(fn, *args) -> float:
 
 def main() -> None:
     """Parse the arguments, time the parts, run the protocol, write the summary."""
-    from baggan.evaluate import resolve_device
-    from baggan.evaluate.fid import InceptionFeatures, fid_from_features
+    from baggan.device import resolve_device
     from baggan.evaluate.realism import RealismOptions, run_realism
     from baggan.evaluate.report import environment, to_jsonable
     from baggan.io import read_json, write_json_atomic
+    from baggan.metrics.fid import InceptionFeatures, fid_from_features
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", nargs="+", required=True)

@@ -380,7 +380,7 @@ class _CheapFeatures:
 
 def test_evaluation_recipe_on_the_fixture(tmp_path, monkeypatch):
     """docs/evaluation.md's recipe: DEBISim sets into realism and downstream (R:A with DEBISim as synthetic)."""
-    from baggan.evaluate import fid
+    from baggan.metrics import fid
 
     monkeypatch.setattr(fid, "InceptionFeatures", _CheapFeatures)
     sets = {}

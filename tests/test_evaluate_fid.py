@@ -7,8 +7,8 @@ import torch
 from evaluate_shapes import one_thread  # noqa: F401 (autouse fixture)
 
 from baggan.errors import UserError
-from baggan.evaluate import fid as fidmod
-from baggan.evaluate.fid import InceptionFeatures, fid_from_features, kid_from_features, resize_tf_bilinear
+from baggan.metrics import fid as fidmod
+from baggan.metrics.fid import InceptionFeatures, fid_from_features, kid_from_features, resize_tf_bilinear
 
 
 def test_fid_closed_form_and_sqrtm_agreement():

@@ -17,6 +17,7 @@ from baggan.evaluate import oneshot as os_
 from baggan.evaluate import oneshot_data
 from baggan.evaluate.oneshot_data import SimScans
 from baggan.evaluate.oneshot_report import unit_scores
+from baggan.oneshot import class_table
 from baggan.stylegan2 import NetworkConfig, build_generator, save_network
 
 TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "eval" / "oneshot-tiny.yaml"
@@ -88,7 +89,7 @@ def test_per_scan_sets_and_small_generators():
 def test_class_table_maps_unannotated_threats_to_background():
     hammer, wrench, pliers = (PIDRAY.id_of(n) for n in ("Hammer", "Wrench", "Pliers"))
     train = [oneshot_data.EvalScan(0, "threat", np.zeros((2, 2, 3), np.uint8), np.array([[0, hammer], [0, 0]]), "x")]
-    table = os_.class_table(train, [wrench, hammer])
+    table = class_table([s.label for s in train], [wrench, hammer])
     assert table == [0, hammer]
     label = np.array([[hammer, wrench], [pliers, 0]])
     assert os_.to_classes(label, table).tolist() == [[1, 0], [0, 0]]

@@ -13,9 +13,10 @@ from hfc.config import HFCConfig, KMeansConfig, OneShotConfig
 from hfc.errors import HFCError
 from hfc.features import sample_features_at
 from hfc.generator import layer_channels
-from hfc.oneshot import Annotation, Annotator, HFCSegmenter, fit, fit_segmenter, load_classifier, save_classifier
+from hfc.methods import fit_segmenter
+from hfc.oneshot import Annotation, Annotator, HFCSegmenter, fit, load_classifier, save_classifier
 from hfc.rng import seeded
-from hfc.segmenters import SEGMENTERS, make_segmenter
+from hfc.segmenters import SHAPES, make_segmenter
 from hfc.swav import ProjectionHead
 
 
@@ -48,11 +49,11 @@ def sample(gen):
     return Annotation(ws[0], toy_label(image[0])), feats
 
 
-@pytest.mark.parametrize("name", sorted(SEGMENTERS))
+@pytest.mark.parametrize("name", sorted(SHAPES))
 def test_segmenter_shapes(name):
     seg = make_segmenter(name, 12, 4, hidden=8)
     convs = [m for m in seg.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert len(convs) == SEGMENTERS[name][0] and all(c.kernel_size[0] == SEGMENTERS[name][1] for c in convs)
+    assert len(convs) == SHAPES[name][0] and all(c.kernel_size[0] == SHAPES[name][1] for c in convs)
     z = torch.randn(2, 12, 9, 9)
     assert seg(z).shape == (2, 4, 9, 9) and torch.allclose(seg.predict_proba(z).sum(1), torch.ones(2, 9, 9))
     assert seg.name == name

@@ -14,7 +14,7 @@ from baggan.cli import cli
 from baggan.data.labelsets import PIDRAY
 from baggan.evaluate.judge import (JudgeConfig, average_precision, blurred, colour_fields, dark_blobs, load_judge,
                                    lookalikes, predict, render_set, save_judge, tile_shuffled, train_judge)
-from baggan.evaluate.manifold import knn_radii, precision_recall
+from baggan.metrics.manifold import knn_radii, precision_recall
 from baggan.evaluate.threats import confident_shares, recall_ratios
 
 ROOT = Path(__file__).resolve().parents[1]

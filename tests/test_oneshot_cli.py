@@ -9,8 +9,9 @@ from toygen import single_thread  # noqa: F401 - tiny tensors: one thread is fas
 
 from baggan.cli import cli
 from baggan.io import write_image_atomic
-from baggan.oneshot import rgb, ws_from_seed
+from baggan.oneshot import rgb
 from baggan.stylegan2 import NetworkConfig, StyleGANFeatureGenerator, build_discriminator, build_generator, save_network
+from baggan.stylegan2.latents import ws_from_seed
 from baggan.stylegan2.projector import to_uint8
 from baggan.synth.build import load_annotator
 from hfc.checkpoint import load_module, save_module

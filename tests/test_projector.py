@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from baggan.errors import UserError
 from toygen import single_thread  # noqa: F401 - tiny tensors: one thread is faster on a busy CPU
-from baggan.oneshot import ws_from_seed
+from baggan.stylegan2.latents import ws_from_seed
 from baggan.stylegan2 import NetworkConfig, build_discriminator, build_generator
 from baggan.stylegan2.projector import (ProjectorConfig, image_quality, laplacian_pyramid, load_scan,
                                         noise_regularization, project, ssim_map, to_uint8, w_stats)

@@ -1,4 +1,4 @@
-"""The `baggan` command: one click group; each area registers its commands from its own module."""
+"""The `baggan` command: one click group; each area's module lists its commands in `COMMANDS`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 from baggan.allocator import keep_freed_memory
 from baggan.denormals import flush_denormals
-from baggan.errors import UserError
+from baggan.errors import USER_ERRORS
 
 
 TORCH_FREE = frozenset({"coco", "simulate", "prepare"})  # never compute with torch: start them without importing it
@@ -24,8 +24,9 @@ def _usage_line(ctx: click.Context, e: click.UsageError) -> None:
 
 
 class _Group(click.Group):
-    """Click group that turns UserError and usage errors (exit 2) and OSError (exit 1) into one line on stderr
-    (trace with --debug); docs/cli.md lists the exit codes (baggan/cli/interruptions.py)."""
+    """Click group that turns user errors (baggan.errors.USER_ERRORS: ours and hfc's) and usage errors (exit 2) and
+    OSError (exit 1) into one line on stderr (trace with --debug): the commands translate no library error themselves;
+    docs/cli.md lists the exit codes (baggan/cli/interruptions.py)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # noqa: D401 - click hook
         try:
@@ -42,7 +43,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except click.UsageError as e:
             _usage_line(ctx, e)
-        except UserError as e:
+        except USER_ERRORS as e:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
             click.echo(f"error: {e}", err=True)
@@ -72,17 +73,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    """Attach every area's commands to the group (each module defines `register(cli)`)."""
+    """Attach every area's commands (its module's `COMMANDS`) to the group; a missing module is an ImportError."""
     import importlib
 
     for name in ("networks", "data", "train", "hfc", "synth", "coco", "evaluate", "quickstart", "oneshot", "label"):
-        try:
-            module = importlib.import_module(f"baggan.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"baggan.cli.{name}":
-                continue  # area not built yet
-            raise
-        module.register(cli)
+        for command in importlib.import_module(f"baggan.cli.{name}").COMMANDS:
+            cli.add_command(command)
     from baggan.cli.interruptions import attach
 
     attach(cli)

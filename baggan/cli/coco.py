@@ -97,6 +97,4 @@ def check_cmd(ctx: click.Context, src: Path) -> None:
                    f"{r['label_maps_matching_instances']}/{r['images']}")
 
 
-def register(cli: click.Group) -> None:
-    """Attach `baggan coco`."""
-    cli.add_command(coco)
+COMMANDS = (coco,)  # what `baggan` gets from this module

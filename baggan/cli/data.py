@@ -172,7 +172,4 @@ def prepare_debisim_cmd(root: str, view: str | None, outdir: str, size: int | No
                    f"{', '.join(result.skipped)}")
 
 
-def register(cli: click.Group) -> None:
-    """Add the data commands to the `baggan` group."""
-    cli.add_command(simulate)
-    cli.add_command(prepare)
+COMMANDS = (simulate, prepare)  # what `baggan` gets from this module

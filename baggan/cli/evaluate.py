@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from baggan.cli.params import device_option
+
 
 class VariadicOptionCommand(click.Command):
     """A command whose options listed in `variadic` take several values: `--sets A B C` = `--sets A --sets B …`.
@@ -50,11 +52,11 @@ def evaluate() -> None:
               help="Synthetic annotated scans (our COCO format).")
 @click.option("--test", required=True, type=click.Path(path_type=Path), help="Held-out real scans (our COCO format).")
 @click.option("--outdir", required=True, type=click.Path(path_type=Path), help="Report folder.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, …")
+@device_option
 def downstream(config_path: Path, real: Path, synthetic: Path, test: Path, outdir: Path, device: str) -> None:
     """Segmenters trained on R real + A synthetic scans (R:A sweep), tested on real scans (Table 3)."""
     from baggan.config import load_config
-    from baggan.evaluate import resolve_device
+    from baggan.device import resolve_device
     from baggan.evaluate.downstream import DownstreamConfig, run_downstream
 
     cfg = load_config(config_path, DownstreamConfig)
@@ -74,7 +76,7 @@ def downstream(config_path: Path, real: Path, synthetic: Path, test: Path, outdi
 @click.option("--pairs", type=click.Choice(["all", "reference"]), default="all", show_default=True,
               help="FID/KID between every pair of sets, or each set against the first.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subsets and of KID.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, …")
+@device_option
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads (default: torch's choice; 1 is fastest on a busy shared CPU).")
 def realism(sets: tuple[Path, ...], names: tuple[str, ...], outdir: Path, max_images: int, resolution: int,
@@ -82,7 +84,7 @@ def realism(sets: tuple[Path, ...], names: tuple[str, ...], outdir: Path, max_im
     """FID/KID, intensity histograms, material classes and a collage across sets of scans (Fig. C4)."""
     import torch
 
-    from baggan.evaluate import resolve_device
+    from baggan.device import resolve_device
     from baggan.evaluate.realism import RealismOptions, run_realism
 
     if threads:
@@ -102,11 +104,12 @@ def realism(sets: tuple[Path, ...], names: tuple[str, ...], outdir: Path, max_im
               help="Generator file (overrides the config's network:).")
 @click.option("--parts", default=None,
               help="Comma-separated parts to run: main, shots, depth, layer, tau, dk, patch (default: the config's).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, …")
+@device_option
 def oneshot(config_path: Path, outdir: Path, network: Path | None, parts: str | None, device: str) -> None:
     """One-shot segmenters against the baselines on projected simulator scans (Tables 2, 4-10, Fig. 14)."""
-    from baggan.evaluate import resolve_device
-    from baggan.evaluate.oneshot import load_oneshot_config, parse_parts, run_oneshot
+    from baggan.device import resolve_device
+    from baggan.evaluate.oneshot import run_oneshot
+    from baggan.evaluate.oneshot_config import load_oneshot_config, parse_parts
 
     cfg = load_oneshot_config(config_path)
     path = run_oneshot(cfg, outdir, network, resolve_device(device), parse_parts(parts) if parts else None)
@@ -159,14 +162,14 @@ def train_judge_cmd(config_path: Path | None, out: Path, threads: int | None) ->
 @click.option("--save-samples", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write each generator's samples as PNG folders here (for `evaluate realism --sets`).")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, …")
+@device_option
 def threats(judge: Path, networks: tuple[str, ...], psis: tuple[float, ...], n: int, reference: str,
             sim_config: str | None, seed: int, save_samples: Path | None, outdir: Path, device: str) -> None:
     """Share of samples in which the judge is sure of each threat, against the simulator (threat recall ratio)."""
     import math
 
+    from baggan.device import resolve_device
     from baggan.errors import UserError
-    from baggan.evaluate import resolve_device
     from baggan.evaluate.threats import ThreatOptions, run_threats
 
     named = []
@@ -184,6 +187,4 @@ def threats(judge: Path, networks: tuple[str, ...], psis: tuple[float, ...], n: 
     click.echo(f"report: {path}")
 
 
-def register(cli: click.Group) -> None:
-    """Attach the `evaluate` group to the top-level command."""
-    cli.add_command(evaluate)
+COMMANDS = (evaluate,)  # what `baggan` gets from this module

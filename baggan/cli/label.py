@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from baggan.cli.params import device_option
+from hfc.names import SEGMENTERS
+
 
 @click.command("label")
 @click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Generator file.")
@@ -17,7 +20,7 @@ import click
               help="Address to bind; anything but 127.0.0.1 / localhost lets other machines reach the annotator.")
 @click.option("--port", default=8765, show_default=True, help="Port (0: any free one).")
 @click.option("--label-set", default="pidray", show_default=True, help="Label set of the categories.")
-@click.option("--segmenter", "seg_name", type=click.Choice(["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"]),
+@click.option("--segmenter", "seg_name", type=click.Choice(SEGMENTERS),
               default="fcn3", show_default=True, help="Segmenter fitted on the HFC codes.")
 @click.option("--hidden", default=64, show_default=True,
               help="Width of the segmenter's hidden layers (the quick-start's; `oneshot fit` uses the paper's 128).")
@@ -26,7 +29,7 @@ import click
 @click.option("--preview-seed", default=100, show_default=True, help="First preview seed (annotated ones skipped).")
 @click.option("--project-steps", default=200, show_default=True, help="Projection steps of an uploaded scan.")
 @click.option("--max-upload-mb", default=16.0, show_default=True, help="Largest upload accepted.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.pass_context
 def label_cmd(ctx: click.Context, network: Path, hfc: Path, workdir: Path, host: str, port: int, label_set: str,
               seg_name: str, hidden: int, epochs: int, previews: int, preview_seed: int, project_steps: int,
@@ -58,6 +61,4 @@ def label_cmd(ctx: click.Context, network: Path, hfc: Path, workdir: Path, host:
     server.serve_forever()
 
 
-def register(cli: click.Group) -> None:
-    """Attach `baggan label`."""
-    cli.add_command(label_cmd)
+COMMANDS = (label_cmd,)  # what `baggan` gets from this module

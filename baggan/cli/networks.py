@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from baggan.cli.params import FINITE
+from baggan.cli.params import FINITE, device_option
 from baggan.errors import UserError
 
 NOISE_MODES = ["const", "random", "none"]
@@ -61,37 +61,31 @@ def _pick(nets: dict, path: Path, key: str | None):
               help="Output folder (created when complete).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (once the new one is complete).")
 @click.option("--net", "net_key", default=None, help="Network in the file [default: G_ema, else G].")
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def generate(network: Path, seeds: str, psi: float, noise_mode: str, class_idx: int | None, outdir: Path,
              overwrite: bool, net_key: str | None, device: str) -> None:
     """Render one PNG per seed (z from numpy RandomState(seed), as the official generate.py) and a grid."""
-    import numpy as np
     import torch
     from tqdm import tqdm
 
     from baggan.data.datasets import check_outdir, staged_output
+    from baggan.device import resolve_device
     from baggan.io import encode_image, write_plain
     from baggan.stylegan2 import load_network
-    from baggan.synth.build import resolve_device
+    from baggan.stylegan2.latents import ws_from_seed
+    from baggan.stylegan2.projector import to_uint8
 
     seed_list = parse_seeds(seeds)
     check_outdir(outdir, overwrite)
     device = str(resolve_device(device))
     G = _pick(load_network(network, device), network, net_key)
-    c = None
-    if G.c_dim > 0:
-        if class_idx is None or not 0 <= class_idx < G.c_dim:
-            raise UserError(f"--class-idx: this network is conditional; give a class in 0..{G.c_dim - 1}")
-        c = torch.nn.functional.one_hot(torch.tensor([class_idx]), G.c_dim).float().to(device)
-    elif class_idx is not None:
+    if G.c_dim == 0 and class_idx is not None:
         click.echo("warning: --class-idx ignored: the network is unconditional", err=True)
 
     images = []
     with torch.no_grad(), staged_output(outdir, overwrite) as tmp:
         for seed in tqdm(seed_list, desc="generate", unit="img"):
-            z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float().to(device)
-            img = G(z, c, truncation_psi=psi, noise_mode=noise_mode)
-            arr = (img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+            arr = to_uint8(G.synthesis(ws_from_seed(G, [seed], psi, class_idx), noise_mode=noise_mode))[0]
             arr = arr[..., 0] if arr.shape[2] == 1 else arr
             write_plain(tmp / f"seed{seed:04d}.png", encode_image(".png", arr))
             images.append(arr)
@@ -124,7 +118,4 @@ def info(path: Path) -> None:
     click.echo(f"hidden-feature width C_hidden: {sum(layer.channels for layer in fg.feature_layers)}")
 
 
-def register(cli: click.Group) -> None:
-    """Add `generate` and `info` to the `baggan` command group."""
-    cli.add_command(generate)
-    cli.add_command(info)
+COMMANDS = (generate, info)  # what `baggan` gets from this module

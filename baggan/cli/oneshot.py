@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from baggan.cli.params import FINITE, Finite
+from baggan.cli.params import FINITE, Finite, device_option
+from hfc.names import METHODS, RAW_METHODS, SEGMENTERS
 
 SOURCES = {"seeds": "seed", "ws_files": "ws", "images": "image"}  # parameter name → sample kind
 
@@ -20,231 +21,159 @@ class _PairedCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-def _load_encoder(hfc: Path | None, method: str | None, device):
-    """(method, encoder or None): the HFC encoder file checked against --method."""
-    from baggan.errors import UserError
-    from baggan.oneshot import HFC_METHODS, RAW_METHODS
-    from hfc.checkpoint import load_module
-    from hfc.errors import HFCError
-    from hfc.features import PixelEncoder
+@click.group("oneshot")
+def oneshot_group() -> None:
+    """One-shot (and few-shot) segmenters from annotated scans (paper section 5; docs/oneshot.md)."""
 
-    if method in RAW_METHODS:
-        if hfc is not None:
-            click.echo(f"warning: --hfc ignored: --method {method} fits on the raw hidden features", err=True)
-        return method, None
-    if hfc is None:
-        raise UserError(f"--hfc is required for --method {method or 'swav'} (or use --method "
-                        f"{'|'.join(RAW_METHODS)}, which need no HFC encoder)")
+@oneshot_group.command("fit", cls=_PairedCommand)
+@click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Generator file (ours, an official StyleGAN2-ADA .pkl, or a rosinality .pt).")
+@click.option("--hfc", type=click.Path(dir_okay=False, path_type=Path),
+              help="HFC encoder (encoder.pt of `baggan hfc train`); not used by the raw-feature baselines.")
+@click.option("--seed", "seeds", multiple=True, type=click.IntRange(min=0),
+              help="Sample: the scan of this seed (as `baggan generate --seeds N --trunc PSI`). Repeatable.")
+@click.option("--ws", "ws_files", multiple=True,
+              help="Sample: saved ws, FILE (.npy/.pt, [1, num_ws, w_dim] or [num_ws, w_dim]) or FILE:ROW. Repeatable.")
+@click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Sample: a real scan, projected into W+ (GAN inversion). Repeatable.")
+@click.option("--mask", "masks", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Mask: id PNG (0 background, 255 not annotated), palette PNG, LabelMe or COCO/CVAT JSON "
+                   "(docs/oneshot.md); the k-th --mask belongs to the k-th --seed/--ws/--image.")
+@click.option("--method", type=click.Choice(METHODS),
+              help="swav/simclr/kmeans: a segmenter on the codes of --hfc (default: the method --hfc was "
+                   "trained with); the others: baselines on the raw hidden features.")
+@click.option("--segmenter", "seg_name", type=click.Choice(SEGMENTERS),
+              default="fcn3", show_default=True, help="Segmenter on the HFC codes.")
+@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Width of the segmenter's hidden layers.")
+@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--lr", type=Finite(min=0.0, min_open=True), default=0.01, show_default=True,
+              help="Adam learning rate of the fit.")
+@click.option("--label-set", default="pidray", show_default=True, help="Label set of the mask ids.")
+@click.option("--psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi of --seed samples.")
+@click.option("--class-idx", type=int, default=None, help="Class of --seed samples (conditional networks).")
+@click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Projection steps per --image.")
+@click.option("--w-steps", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Of those, the first steps optimise in W, then W+.")
+@click.option("--project-lr", type=Finite(min=0.0, min_open=True), default=0.1, show_default=True,
+              help="Peak learning rate of the projection.")
+@click.option("--no-project-noise", is_flag=True, help="Do not optimise the noise maps in the projection.")
+@click.option("--use-d-features", is_flag=True,
+              help="Add the discriminator-feature loss to the projection (the network file must hold D).")
+@click.option("--resize", is_flag=True, help="Resize an --image (and its mask) of another size instead of refusing it.")
+@click.option("--init-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the segmenter init and the projection.")
+@click.option("--out", default="segmenter.pt", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Fitted segmenter file; a picture of the samples is written beside it (.png).")
+@device_option
+@click.pass_context
+def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[int, ...], ws_files: tuple[str, ...],
+            images: tuple[Path, ...], masks: tuple[Path, ...], method: str | None, seg_name: str, hidden: int,
+            epochs: int, lr: float, label_set: str, psi: float, class_idx: int | None, steps: int, w_steps: int,
+            project_lr: float, no_project_noise: bool, use_d_features: bool, resize: bool, init_seed: int,
+            out: Path, device: str) -> None:
+    """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
+    from baggan.data.labelsets import get_label_set
+    from baggan.device import resolve_device
+    from baggan.errors import UserError
+    from baggan.oneshot import annotated_samples, check_encoder, fit_and_save, load_encoder
+    from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
+    from baggan.stylegan2.projector import ProjectorConfig
+    from hfc.config import OneShotConfig
+
+    order = [SOURCES[name] for name in ctx.meta["oneshot.order"] if name in SOURCES]
+    if not order:
+        raise UserError("give at least one annotated sample: --seed N, --ws FILE or --image SCAN.png, each with --mask")
+    if len(order) != len(masks):
+        raise UserError(f"give one --mask per sample: {len(order)} --seed/--ws/--image but {len(masks)} --mask")
+    ls = get_label_set(label_set)
     try:
-        encoder = load_module(hfc, device, expect=PixelEncoder)
-    except HFCError as e:
-        raise UserError(f"--hfc {e}") from None
-    trained = (getattr(encoder, "meta", {}) or {}).get("method")
-    if method is not None and trained is not None and trained != method:
-        raise UserError(f"{hfc}: an HFC encoder trained with {trained}, but --method {method}")
-    method = method or trained or "swav"
-    assert method in HFC_METHODS
-    return method, encoder
+        ocfg = OneShotConfig(segmenter=seg_name, hidden=hidden, epochs=epochs, lr=lr, seed=init_seed)
+        pcfg = ProjectorConfig(steps=steps, w_steps=w_steps, lr=project_lr, noise=not no_project_noise,
+                               seed=init_seed)
+    except ValueError as e:
+        raise UserError(f"bad option: {e}") from None
+    dev = resolve_device(device)
+    if method in RAW_METHODS and hfc is not None:
+        click.echo(f"warning: --hfc ignored: --method {method} fits on the raw hidden features", err=True)
+    method, encoder = load_encoder(hfc, method, dev)
+    nets = load_network(network, dev)
+    G = nets["G_ema"] if "G_ema" in nets else nets.get("G")
+    if G is None:
+        raise UserError(f"{network}: no generator (G_ema or G) in the file")
+    D = nets.get("D") if use_d_features else None
+    if use_d_features and D is None:
+        raise UserError(f"--use-d-features: {network} holds no discriminator (it holds {', '.join(sorted(nets))})")
+    gen = StyleGANFeatureGenerator(G)
+    check_encoder(gen, encoder, hfc)
+
+    values = {"seed": iter(seeds), "ws": iter(ws_files), "image": iter(images)}
+    sources = [(kind, next(values[kind])) for kind in order]
+    samples = annotated_samples(gen, sources, masks, ls, psi, class_idx, pcfg, D, resize,
+                                echo=lambda line: click.echo(line, err=line.startswith("note:")))
+    fitted = fit_and_save(out, method, gen, encoder, samples, ocfg, ls, network, hfc, psi)
+    click.echo(f"fitted {method} on {len(samples)} sample(s); classes: background, "
+               f"{', '.join(fitted.meta['categories'])}; training IoU {', '.join(f'{v:.3f}' for v in fitted.ious)}")
+    click.echo(f"segmenter: {out}\npicture: {fitted.sheet}")
 
 
-def _check_layers(gen, encoder, hfc: Path | None) -> None:
-    """UserError unless the encoder was built for this generator's hidden layers."""
+@click.command("annotate")
+@click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Generator file.")
+@click.option("--hfc", type=click.Path(dir_okay=False, path_type=Path),
+              help="HFC encoder the segmenter was fitted with (not needed for a baseline).")
+@click.option("--segmenter", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Segmenter file of `baggan oneshot fit`.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Scans: seeds SEED .. SEED+N-1.")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (created when complete).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (once the new one is complete).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First seed (z as `baggan generate`).")
+@click.option("--psi", type=FINITE, default=0.7, show_default=True, help="Truncation psi.")
+@click.option("--class-idx", type=int, default=None, help="Class (conditional networks).")
+@click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say.")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Scans per forward pass.")
+@device_option
+def annotate_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, overwrite: bool,
+                 seed: int, psi: float, class_idx: int | None, label_set: str | None, batch: int,
+                 device: str) -> None:
+    """Annotate N generated scans with a fitted segmenter: grid.png (scan | mask overlay) and per-scan PNGs."""
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from baggan.data.datasets import check_outdir, staged_output
+    from baggan.device import resolve_device
     from baggan.errors import UserError
-    from hfc.checkpoint import check_layers
-    from hfc.errors import HFCError
-    from hfc.generator import layer_channels
+    from baggan.io import encode_image, write_plain
+    from baggan.oneshot import annotate_grid, rgb
+    from baggan.stylegan2.latents import ws_from_seed
+    from baggan.stylegan2.projector import to_uint8
+    from baggan.synth.build import load_annotator
 
-    if encoder is not None:
-        try:
-            check_layers(encoder.layer_channels, layer_channels(gen), f"{hfc}")
-        except HFCError as e:
-            raise UserError(str(e)) from None
+    check_outdir(outdir, overwrite)
+    for what, path in (("--network", network), ("--segmenter", segmenter), ("--hfc", hfc)):
+        if path is not None and not Path(path).is_file():
+            raise UserError(f"{what} {path}: file not found")
+    wiring = load_annotator(network, hfc, segmenter, resolve_device(device), label_set)
+    table = np.asarray(wiring.class_to_category, np.int64)
+    seeds = list(range(seed, seed + n))
+    images, labels = [], []
+    with torch.no_grad():
+        for start in tqdm(range(0, n, batch), desc="annotate"):
+            ws = ws_from_seed(wiring.gen.G, seeds[start : start + batch], psi, class_idx)
+            out = wiring.annotate(ws)
+            images += [rgb(im) for im in to_uint8(out.images)]
+            labels += list(table[out.labels.cpu().numpy()])
+    with staged_output(outdir, overwrite) as tmp:
+        for s, img, lab in zip(seeds, images, labels):
+            write_plain(tmp / f"seed{s:04d}.png", encode_image(".png", img))
+            write_plain(tmp / f"seed{s:04d}_mask.png", encode_image(".png", lab.astype(np.uint8)))
+        annotate_grid(tmp / "grid.png", images, labels, [f"seed {s}" for s in seeds], wiring.label_set,
+                      wiring.class_to_category[1:], f"{segmenter.name}: seeds {seeds[0]}-{seeds[-1]}, psi {psi}")
+    click.echo(f"annotated {n} scans: {outdir / 'grid.png'}; scans and category-id masks "
+               f"(seedNNNN.png, seedNNNN_mask.png) in {outdir}")
 
 
-def register(cli: click.Group) -> None:
-    """Add the `oneshot` group (fit) and `annotate`."""
-
-    @cli.group("oneshot")
-    def oneshot_group() -> None:
-        """One-shot (and few-shot) segmenters from annotated scans (paper section 5; docs/oneshot.md)."""
-
-    @oneshot_group.command("fit", cls=_PairedCommand)
-    @click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Generator file (ours, an official StyleGAN2-ADA .pkl, or a rosinality .pt).")
-    @click.option("--hfc", type=click.Path(dir_okay=False, path_type=Path),
-                  help="HFC encoder (encoder.pt of `baggan hfc train`); not used by the raw-feature baselines.")
-    @click.option("--seed", "seeds", multiple=True, type=click.IntRange(min=0),
-                  help="Sample: the scan of this seed (as `baggan generate --seeds N --trunc PSI`). Repeatable.")
-    @click.option("--ws", "ws_files", multiple=True,
-                  help="Sample: saved ws, FILE (.npy/.pt, [1, num_ws, w_dim] or [num_ws, w_dim]) or FILE:ROW. Repeatable.")
-    @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Sample: a real scan, projected into W+ (GAN inversion). Repeatable.")
-    @click.option("--mask", "masks", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Mask: id PNG (0 background, 255 not annotated), palette PNG, LabelMe or COCO/CVAT JSON "
-                       "(docs/oneshot.md); the k-th --mask belongs to the k-th --seed/--ws/--image.")
-    @click.option("--method", type=click.Choice(["swav", "simclr", "kmeans", "datasetgan", "repurpose-mlp",
-                                                 "repurpose-fcn"]),
-                  help="swav/simclr/kmeans: a segmenter on the codes of --hfc (default: the method --hfc was "
-                       "trained with); the others: baselines on the raw hidden features.")
-    @click.option("--segmenter", "seg_name", type=click.Choice(["mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9"]),
-                  default="fcn3", show_default=True, help="Segmenter on the HFC codes.")
-    @click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
-                  help="Width of the segmenter's hidden layers.")
-    @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
-    @click.option("--lr", type=Finite(min=0.0, min_open=True), default=0.01, show_default=True,
-                  help="Adam learning rate of the fit.")
-    @click.option("--label-set", default="pidray", show_default=True, help="Label set of the mask ids.")
-    @click.option("--psi", type=FINITE, default=1.0, show_default=True, help="Truncation psi of --seed samples.")
-    @click.option("--class-idx", type=int, default=None, help="Class of --seed samples (conditional networks).")
-    @click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
-                  help="Projection steps per --image.")
-    @click.option("--w-steps", type=click.IntRange(min=0), default=0, show_default=True,
-                  help="Of those, the first steps optimise in W, then W+.")
-    @click.option("--project-lr", type=Finite(min=0.0, min_open=True), default=0.1, show_default=True,
-                  help="Peak learning rate of the projection.")
-    @click.option("--no-project-noise", is_flag=True, help="Do not optimise the noise maps in the projection.")
-    @click.option("--use-d-features", is_flag=True,
-                  help="Add the discriminator-feature loss to the projection (the network file must hold D).")
-    @click.option("--resize", is_flag=True, help="Resize an --image (and its mask) of another size instead of refusing it.")
-    @click.option("--init-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the segmenter init and the projection.")
-    @click.option("--out", default="segmenter.pt", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Fitted segmenter file; a picture of the samples is written beside it (.png).")
-    @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-    @click.pass_context
-    def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[int, ...], ws_files: tuple[str, ...],
-                images: tuple[Path, ...], masks: tuple[Path, ...], method: str | None, seg_name: str, hidden: int,
-                epochs: int, lr: float, label_set: str, psi: float, class_idx: int | None, steps: int, w_steps: int,
-                project_lr: float, no_project_noise: bool, use_d_features: bool, resize: bool, init_seed: int,
-                out: Path, device: str) -> None:
-        """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
-        from baggan.data.labelsets import get_label_set
-        from baggan.data.mask_formats import SampleRef
-        from baggan.errors import TrainingDiverged, UserError
-        from baggan.evaluate import resolve_device
-        from baggan.oneshot import (fit_samples, fit_sheet, generated_sample, predict_categories, projected_sample,
-                                    read_mask, read_ws, segmenter_meta, training_iou, ws_from_seed)
-        from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
-        from baggan.stylegan2.projector import ProjectorConfig, load_scan
-        from hfc.config import OneShotConfig
-        from hfc.errors import Diverged, HFCError
-        from hfc.oneshot import save_classifier
-
-        order = [SOURCES[name] for name in ctx.meta["oneshot.order"] if name in SOURCES]
-        if not order:
-            raise UserError("give at least one annotated sample: --seed N, --ws FILE or --image SCAN.png, each with --mask")
-        if len(order) != len(masks):
-            raise UserError(f"give one --mask per sample: {len(order)} --seed/--ws/--image but {len(masks)} --mask")
-        ls = get_label_set(label_set)
-        try:
-            ocfg = OneShotConfig(segmenter=seg_name, hidden=hidden, epochs=epochs, lr=lr, seed=init_seed)
-            pcfg = ProjectorConfig(steps=steps, w_steps=w_steps, lr=project_lr, noise=not no_project_noise,
-                                   seed=init_seed)
-        except ValueError as e:
-            raise UserError(f"bad option: {e}") from None
-        dev = resolve_device(device)
-        method, encoder = _load_encoder(hfc, method, dev)
-        nets = load_network(network, dev)
-        G = nets["G_ema"] if "G_ema" in nets else nets.get("G")
-        if G is None:
-            raise UserError(f"{network}: no generator (G_ema or G) in the file")
-        D = nets.get("D") if use_d_features else None
-        if use_d_features and D is None:
-            raise UserError(f"--use-d-features: {network} holds no discriminator (it holds {', '.join(sorted(nets))})")
-        gen = StyleGANFeatureGenerator(G)
-        _check_layers(gen, encoder, hfc)
-        res = G.img_resolution
-
-        values = {"seed": iter(seeds), "ws": iter(ws_files), "image": iter(images)}
-        samples = []
-        for kind, mask_path in zip(order, masks):
-            value = next(values[kind])
-            if kind == "image":
-                scan, note = load_scan(value, res, resize)
-                if note:
-                    click.echo(f"note: {note}; its mask is resized too (nearest)", err=True)
-                mask = read_mask(mask_path, res, ls, resize=note is not None, sample=SampleRef(name=Path(value).name))
-                click.echo(f"projecting {value} ({pcfg.steps} steps)")
-                s = projected_sample(gen, scan, mask, f"image {Path(value).name}", str(mask_path), pcfg, D)
-                click.echo(f"  reconstruction: PSNR {s.projection.psnr:.2f} dB, SSIM {s.projection.ssim:.4f}")
-            else:
-                ws = ws_from_seed(G, [value], psi, class_idx) if kind == "seed" else read_ws(value, G.num_ws, G.w_dim)
-                mask = read_mask(mask_path, res, ls, sample=SampleRef(seed=value) if kind == "seed" else None)
-                s = generated_sample(gen, ws, mask, f"{kind} {value}" if kind == "seed" else f"ws {Path(value).name}",
-                                     str(mask_path))
-            samples.append(s)
-
-        try:
-            model, table, history = fit_samples(method, gen, encoder, samples, ocfg)
-        except Diverged as e:
-            raise TrainingDiverged(str(e)) from None
-        except HFCError as e:
-            raise UserError(str(e)) from None
-        preds = [predict_categories(model, s, table, res) for s in samples]
-        ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
-        meta = segmenter_meta(ls, table, method, seg_name if encoder is not None else method, epochs, network,
-                              hfc if encoder is not None else None, samples, psi, history, ious)
-        save_classifier(out, model, meta)
-        sheet = out.with_suffix(".png")
-        fit_sheet(sheet, samples, preds, ious, ls,
-                  f"{method}{'+' + seg_name if encoder is not None else ''}: {len(samples)}-shot, {epochs} epochs, "
-                  f"final loss {history[-1]:.4f}")
-        click.echo(f"fitted {method} on {len(samples)} sample(s); classes: background, "
-                   f"{', '.join(meta['categories'])}; training IoU {', '.join(f'{v:.3f}' for v in ious)}")
-        click.echo(f"segmenter: {out}\npicture: {sheet}")
-
-    @cli.command("annotate")
-    @click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Generator file.")
-    @click.option("--hfc", type=click.Path(dir_okay=False, path_type=Path),
-                  help="HFC encoder the segmenter was fitted with (not needed for a baseline).")
-    @click.option("--segmenter", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Segmenter file of `baggan oneshot fit`.")
-    @click.option("--n", "n", type=click.IntRange(min=1), default=16, show_default=True,
-                  help="Scans: seeds SEED .. SEED+N-1.")
-    @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
-                  help="Output folder (created when complete).")
-    @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder (once the new one is complete).")
-    @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-                  help="First seed (z as `baggan generate`).")
-    @click.option("--psi", type=FINITE, default=0.7, show_default=True, help="Truncation psi.")
-    @click.option("--class-idx", type=int, default=None, help="Class (conditional networks).")
-    @click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say.")
-    @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Scans per forward pass.")
-    @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-    def annotate_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, overwrite: bool,
-                     seed: int, psi: float, class_idx: int | None, label_set: str | None, batch: int,
-                     device: str) -> None:
-        """Annotate N generated scans with a fitted segmenter: grid.png (scan | mask overlay) and per-scan PNGs."""
-        import numpy as np
-        import torch
-        from tqdm.auto import tqdm
-
-        from baggan.data.datasets import check_outdir, staged_output
-        from baggan.errors import UserError
-        from baggan.evaluate import resolve_device
-        from baggan.io import encode_image, write_plain
-        from baggan.oneshot import annotate_grid, rgb, ws_from_seed
-        from baggan.stylegan2.projector import to_uint8
-        from baggan.synth.build import load_annotator
-
-        check_outdir(outdir, overwrite)
-        for what, path in (("--network", network), ("--segmenter", segmenter), ("--hfc", hfc)):
-            if path is not None and not Path(path).is_file():
-                raise UserError(f"{what} {path}: file not found")
-        wiring = load_annotator(network, hfc, segmenter, resolve_device(device), label_set)
-        table = np.asarray(wiring.class_to_category, np.int64)
-        seeds = list(range(seed, seed + n))
-        images, labels = [], []
-        with torch.no_grad():
-            for start in tqdm(range(0, n, batch), desc="annotate"):
-                ws = ws_from_seed(wiring.gen.G, seeds[start : start + batch], psi, class_idx)
-                out = wiring.annotate(ws)
-                images += [rgb(im) for im in to_uint8(out.images)]
-                labels += list(table[out.labels.cpu().numpy()])
-        with staged_output(outdir, overwrite) as tmp:
-            for s, img, lab in zip(seeds, images, labels):
-                write_plain(tmp / f"seed{s:04d}.png", encode_image(".png", img))
-                write_plain(tmp / f"seed{s:04d}_mask.png", encode_image(".png", lab.astype(np.uint8)))
-            annotate_grid(tmp / "grid.png", images, labels, [f"seed {s}" for s in seeds], wiring.label_set,
-                          wiring.class_to_category[1:], f"{segmenter.name}: seeds {seeds[0]}-{seeds[-1]}, psi {psi}")
-        click.echo(f"annotated {n} scans: {outdir / 'grid.png'}; scans and category-id masks "
-                   f"(seedNNNN.png, seedNNNN_mask.png) in {outdir}")
+COMMANDS = (oneshot_group, annotate_cmd)  # what `baggan` gets from this module

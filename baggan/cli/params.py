@@ -26,3 +26,8 @@ class Finite(click.FloatRange):
 
 
 FINITE = Finite()  # any finite float
+
+# --device of every command that computes (baggan.device.resolve_device reads it)
+device_option = click.option("--device", metavar="DEVICE", default="auto", show_default=True,
+                             help="auto (CUDA if available, else CPU), cpu, cuda (cuda:LOCAL_RANK under torchrun), "
+                                  "cuda:N.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from baggan.cli.params import FINITE, Finite
+from baggan.cli.params import FINITE, Finite, device_option
 
 
 @click.command("synthesize")
@@ -28,7 +28,7 @@ from baggan.cli.params import FINITE, Finite
 @click.option("--psi", type=FINITE, default=0.7, show_default=True, help="Truncation psi.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Run seed: the same seed gives the same data set.")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Scans per forward pass (does not change the output).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda (cuda:LOCAL_RANK under torchrun), cuda:N.")
+@device_option
 @click.option("--drop-uncertain", type=Finite(0.0, 1.0, max_open=True), default=0.0, show_default=True,
               help="Per shard, generate extra scans and drop this fraction of least confident ones.")
 @click.option("--steer", type=FINITE, default=0.0, show_default=True,
@@ -47,9 +47,10 @@ def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, out
                    drop_uncertain: float, steer: float, calibration: int, max_tries: int, polygons: bool,
                    writer: str, label_set: str | None, classes: str | None) -> None:
     """Synthesise N annotated scans into sharded COCO data sets under OUTDIR (see docs/synthesis.md)."""
+    from baggan.device import resolve_device
     from baggan.errors import UserError
     from baggan.synth import SynthSettings, rank_world, synthesize
-    from baggan.synth.build import load_annotator, resolve_device
+    from baggan.synth.build import load_annotator
 
     rank, world = rank_world()
     dev = resolve_device(device)
@@ -73,6 +74,4 @@ def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, out
         click.echo(line)
 
 
-def register(cli: click.Group) -> None:
-    """Attach `baggan synthesize`."""
-    cli.add_command(synthesize_cmd)
+COMMANDS = (synthesize_cmd,)  # what `baggan` gets from this module

@@ -42,7 +42,7 @@ from baggan.errors import DataError, TrainingDiverged, UserError
 from baggan.io import read_json, write_json_atomic
 from baggan.evaluate import report as rp
 from baggan.evaluate.oneshot_data import stable_hash
-from baggan.oneshot import file_sha256
+from baggan.io import file_sha256
 from hfc.metrics import confusion_matrix, mean_std, segmentation_scores
 
 

@@ -21,241 +21,27 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 import yaml
 
-from baggan.config import check, from_dict, to_dict
-from baggan.data.labelsets import PAPER_THREATS, PIDRAY
-from baggan.errors import ConfigError, TrainingDiverged, UserError
+from baggan.config import from_dict, to_dict
+from baggan.errors import ConfigError, UserError, about
+from baggan.evaluate.oneshot_config import (HFC_VARIANTS, METHODS, FitConfig, FpsConfig, Model, OneShotEvalConfig,
+                                            Unit)
 from baggan.evaluate.oneshot_data import EvalScan, Projection, ProjectionCache, SimScans, stable_hash
+from baggan.evaluate.oneshot_report import show_indices, write_oneshot_report
 from baggan.io import read_json, write_json_atomic
-from baggan.stylegan2.projector import ProjectorConfig
 
 if TYPE_CHECKING:
-    from hfc.config import HFCConfig
+    from hfc.config import HFCConfig, OneShotConfig
     from hfc.features import PixelEncoder
     from hfc.oneshot import PixelClassifier
 
-Part = Literal["main", "shots", "depth", "layer", "tau", "dk", "patch"]
-PARTS: tuple[str, ...] = get_args(Part)
-SEGMENTERS = ("mlp1", "mlp3", "fcn3", "fcn5", "fcn7", "fcn9")
-Constraint = Literal["equipartition", "pixel_distribution"]
 FIT_VERSION = 2  # part of every unit's cache key; 2: segmenters on HFC codes standardise them (issue 20)
-
-
-@dataclass(frozen=True)
-class Method:
-    """A compared method: an HFC encoder variant + a segmenter on its codes, or a raw-feature baseline."""
-
-    key: str
-    label: str  # as the paper's tables name it
-    hfc: str | None = None  # HFC variant (HFC_VARIANTS) whose codes the segmenter reads
-    segmenter: str | None = None
-    raw: str | None = None  # hfc.baselines kind
-
-
-METHODS = {m.key: m for m in (
-    Method("ours-mlp", "Ours / MLP", "swav", "mlp1"),
-    Method("ours-fcn", "Ours / FCN", "swav", "fcn3"),
-    Method("ours-nolocal-mlp", "Ours w/o local loss / MLP", "swav-nolocal", "mlp1"),
-    Method("ours-nolocal-fcn", "Ours w/o local loss / FCN", "swav-nolocal", "fcn3"),
-    Method("kmeans", "HFC+KMeans", "kmeans", "mlp1"),
-    Method("simclr-mlp", "HFC+SimCLR / MLP", "simclr", "mlp1"),
-    Method("simclr-fcn", "HFC+SimCLR / FCN", "simclr", "fcn3"),
-    Method("datasetgan", "DatasetGAN", raw="datasetgan"),
-    Method("repurpose-mlp", "RepurposeGAN / MLP", raw="repurpose_mlp"),
-    Method("repurpose-fcn", "RepurposeGAN / FCN", raw="repurpose_fcn"),
-)}  # fmt: skip
-# How each HFC variant differs from the base HFC config (after hfc_overrides).
-HFC_VARIANTS: dict[str, dict[str, Any]] = {"swav": {"method": "swav"},
-                                           "swav-nolocal": {"method": "swav", "global_loss": True, "local_loss": False},
-                                           "simclr": {"method": "simclr"}, "kmeans": {"method": "kmeans"}}
-
-
-# ------------------------------------------------------------------------------------------------ configuration
-
-def _check_methods(methods: Sequence[str], key: str) -> None:
-    check(len(methods) > 0 and len(set(methods)) == len(methods), key, "must be distinct, ≥ 1")
-    for m in methods:
-        check(m in METHODS, key, f"unknown method {m!r} (known: {', '.join(METHODS)})")
-
-
-@dataclass(frozen=True)
-class ScanConfig:
-    """Which simulator scans are annotated and tested (see oneshot_data)."""
-
-    categories: list[str] = field(default_factory=lambda: list(PAPER_THREATS))  # PIDRay names segmented
-    annotation: Literal["per_category", "per_scan"] = "per_category"  # k-shot = k examples of each category / k scans
-    repetitions: int = 5  # different annotated sets (mean ± std over them)
-    candidates: int = 200  # candidate scans per repetition the annotated scans are picked from
-    test_threat: int = 16  # test scans showing threats
-    test_clean: int = 4  # threat-free test scans (false positives of the low-frequency labels)
-    min_pixels: int = 12  # a threat counts as shown (annotated example, threat test scan) from this many pixels
-    max_threats: int = 3  # threats per bag, 1..3 (simulator)
-    seed: int = 0  # base of the scan seed streams
-
-    def __post_init__(self):
-        check(len(self.categories) > 0, "categories", "must name at least one PIDRay category")
-        for name in self.categories:
-            check(name in PIDRAY.names, "categories", f"unknown category {name!r} (known: {', '.join(PIDRAY.names)})")
-        check(len(set(self.categories)) == len(self.categories), "categories", "has duplicates")
-        check(self.repetitions >= 1, "repetitions", f"must be ≥ 1, got {self.repetitions}")
-        check(self.candidates >= 1, "candidates", f"must be ≥ 1, got {self.candidates}")
-        check(self.test_threat >= 1, "test_threat", f"must be ≥ 1, got {self.test_threat}")
-        check(self.test_clean >= 0, "test_clean", f"must be ≥ 0, got {self.test_clean}")
-        check(self.min_pixels >= 1, "min_pixels", f"must be ≥ 1, got {self.min_pixels}")
-        check(1 <= self.max_threats <= 3, "max_threats", f"must be 1, 2 or 3, got {self.max_threats}")
-        check(self.seed >= 0, "seed", f"must be ≥ 0, got {self.seed}")
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """The one-shot fit of every method (section 6.2.4: Adam, lr 0.01, betas (0.9, 0.99), 200 epochs)."""
-
-    epochs: int = 200
-    lr: float = 0.01
-    hidden: int = 128  # width of the hidden layers of MLP-3 / FCN-n on the codes
-    datasetgan_members: int = 10  # DatasetGAN ensemble size (Zhang et al.: 10)
-    seed: int = 0  # initialisation seed of repetition r is seed + r
-
-    def __post_init__(self):
-        check(self.epochs >= 1, "epochs", f"must be ≥ 1, got {self.epochs}")
-        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        check(self.hidden >= 1, "hidden", f"must be ≥ 1, got {self.hidden}")
-        check(self.datasetgan_members >= 1, "datasetgan_members", f"must be ≥ 1, got {self.datasetgan_members}")
-
-
-@dataclass(frozen=True)
-class ShotsConfig:
-    """Few-shot sweep (Table 10)."""
-
-    shots: list[int] = field(default_factory=lambda: [1, 5, 10])
-    methods: list[str] = field(default_factory=lambda: ["ours-fcn", "kmeans", "simclr-fcn", "datasetgan",
-                                                        "repurpose-fcn"])
-    repetitions: int | None = None  # null: scans.repetitions
-
-    def __post_init__(self):
-        check(len(self.shots) > 0 and min(self.shots) >= 1, "shots", "needs shot counts ≥ 1")
-        check(len(set(self.shots)) == len(self.shots), "shots", "has duplicates")
-        _check_methods(self.methods, "methods")
-        check(self.repetitions is None or self.repetitions >= 1, "repetitions", "must be ≥ 1 or null")
-
-
-@dataclass(frozen=True)
-class DepthConfig:
-    """Segmenter depth sweep on our codes (Table 9)."""
-
-    segmenters: list[str] = field(default_factory=lambda: list(SEGMENTERS))
-    repetitions: int | None = None
-
-    def __post_init__(self):
-        check(len(self.segmenters) > 0, "segmenters", "must not be empty")
-        for s in self.segmenters:
-            check(s in SEGMENTERS, "segmenters", f"unknown segmenter {s!r} (known: {', '.join(SEGMENTERS)})")
-        check(self.repetitions is None or self.repetitions >= 1, "repetitions", "must be ≥ 1 or null")
-
-
-@dataclass(frozen=True)
-class AblationConfig:
-    """HFC ablations (Table 7, Fig. 14): each value trains its own encoder; ours + `segmenter` at 1-shot."""
-
-    segmenter: str = "fcn3"
-    repetitions: int | None = None
-    perturbations: list[Literal["interpolate", "noise"]] = field(default_factory=lambda: ["interpolate", "noise"])
-    blocks: list[int] | None = None  # fixed perturbed style blocks (null: every block); "random" is always added
-    tau_p: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
-    dims: list[int] = field(default_factory=lambda: [16, 64, 256])
-    prototypes: list[int] = field(default_factory=lambda: [100, 500, 1000])
-    patch_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64])
-    constraints: list[Constraint] = field(default_factory=lambda: ["equipartition", "pixel_distribution"])
-
-    def __post_init__(self):
-        check(self.segmenter in SEGMENTERS, "segmenter", f"unknown segmenter {self.segmenter!r}")
-        check(self.repetitions is None or self.repetitions >= 1, "repetitions", "must be ≥ 1 or null")
-        check(self.blocks is None or (len(self.blocks) > 0 and min(self.blocks) >= 0), "blocks",
-              "must be style block indices ≥ 0, or null")
-        check(all(0 <= t <= 1 for t in self.tau_p), "tau_p", "values must be in [0, 1]")
-        check(all(d >= 1 for d in self.dims), "dims", "values must be ≥ 1")
-        check(all(k >= 2 for k in self.prototypes), "prototypes", "values must be ≥ 2")
-        check(all(p >= 1 for p in self.patch_sizes), "patch_sizes", "values must be ≥ 1")
-        for key in ("perturbations", "tau_p", "dims", "prototypes", "patch_sizes", "constraints"):
-            check(len(getattr(self, key)) > 0, key, "must not be empty")
-
-
-@dataclass(frozen=True)
-class FpsConfig:
-    """Inference speed (Table 5): generator + features + segmenter per image, batch 1 and batch `batch`."""
-
-    images: int = 16
-    batch: int = 8
-    warmup: int = 2
-
-    def __post_init__(self):
-        check(self.images >= 1 and self.batch >= 1 and self.warmup >= 0, "images", "images, batch ≥ 1, warmup ≥ 0")
-
-
-@dataclass(frozen=True)
-class OneShotEvalConfig:
-    """`baggan evaluate oneshot` settings (configs/eval/oneshot-*.yaml)."""
-
-    network: str | None = None  # generator file (--network overrides)
-    hfc: str = "configs/hfc/xray.yaml"  # base HFC config of every variant
-    hfc_overrides: dict[str, Any] = field(default_factory=dict)  # merged into it (nested keys), e.g. {epochs: 10}
-    parts: list[Part] = field(default_factory=lambda: ["main"])  # --parts overrides
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
-    scans: ScanConfig = ScanConfig()
-    projector: ProjectorConfig = ProjectorConfig()
-    fit: FitConfig = FitConfig()
-    shots: ShotsConfig = ShotsConfig()
-    depth: DepthConfig = DepthConfig()
-    ablation: AblationConfig = AblationConfig()
-    fps: FpsConfig = FpsConfig()
-    threads: int | None = 1  # torch CPU threads (1 is fastest on a busy shared CPU); null: leave as is
-    cache_dir: str | None = None  # projections (null: <outdir>/projections); share it between runs
-    show: int = 4  # test scans shown in the predictions figure (the threat-free ones last)
-
-    def __post_init__(self):
-        check(len(self.parts) > 0 and len(set(self.parts)) == len(self.parts), "parts", "must be distinct, ≥ 1")
-        _check_methods(self.methods, "methods")
-        check(self.threads is None or self.threads >= 1, "threads", "must be ≥ 1 or null")
-        check(self.show >= 0, "show", f"must be ≥ 0, got {self.show}")
-
-
-def parse_parts(text: str) -> list[str]:
-    """'main,shots' → ['main', 'shots']; UserError naming an unknown part."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    bad = [p for p in parts if p not in PARTS]
-    if bad or not parts:
-        raise UserError(f"--parts {text!r}: unknown part {bad[0] if bad else '(none)'} (known: {', '.join(PARTS)})")
-    return parts
-
-
-# ------------------------------------------------------------------------------------------------------- the plan
-
-@dataclass(frozen=True)
-class Model:
-    """What one unit fits: an HFC variant's codes + a segmenter, or a raw-feature baseline."""
-
-    hfc: str | None
-    segmenter: str | None = None
-    raw: str | None = None
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One fit-and-test: a model on repetition `rep`'s k-shot annotated set, placed in a part's table."""
-
-    part: str
-    group: str  # column / series of the part's table ("" when it has one)
-    row: str  # row label
-    model: Model
-    shots: int
-    rep: int
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:
@@ -344,7 +130,7 @@ class Workspace:
     """The generator, the scans and their projections, and the HFC encoders of one run."""
 
     def __init__(self, cfg: OneShotEvalConfig, outdir: Path, network: Path, device: torch.device, progress: bool):
-        from baggan.oneshot import file_sha256
+        from baggan.io import file_sha256
         from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
 
         self.cfg, self.outdir, self.device, self.progress = cfg, outdir, device, progress
@@ -397,25 +183,18 @@ class Workspace:
 def build_model(ws: Workspace, model: Model, encoder: PixelEncoder | None, num_classes: int, fit: FitConfig,
                 seed: int) -> PixelClassifier:
     """The PixelClassifier of `model` with `num_classes` outputs, initialised from `seed`."""
-    from hfc.baselines import BASELINES
     from hfc.generator import layer_channels
-    from hfc.oneshot import HFCSegmenter
-    from hfc.rng import seeded
-    from hfc.segmenters import make_segmenter
+    from hfc.methods import make_classifier
 
-    with seeded(seed):
-        if model.raw is not None:
-            kwargs = {"members": fit.datasetgan_members} if model.raw == "datasetgan" else {}
-            net = BASELINES[model.raw](layer_channels(ws.gen), num_classes, **kwargs)
-        else:
-            net = HFCSegmenter(encoder, make_segmenter(model.segmenter, encoder.out_dim, num_classes, fit.hidden))
-    return net.to(ws.device)
+    return make_classifier(model.raw, layer_channels(ws.gen), encoder, num_classes, _oneshot_config(model, fit, seed),
+                           fit.datasetgan_members).to(ws.device)
 
 
-def class_table(train: Sequence[EvalScan], category_ids: Sequence[int]) -> list[int]:
-    """Class index → category id: background, then the protocol's categories the annotated scans show."""
-    shown = set().union(*(set(np.unique(s.label).tolist()) for s in train))
-    return [0] + [c for c in sorted(category_ids) if c in shown]
+def _oneshot_config(model: Model, fit: FitConfig, seed: int) -> OneShotConfig:
+    """The hfc fit settings of `model` (FitConfig's values, initialisation `seed`)."""
+    from hfc.config import OneShotConfig
+
+    return OneShotConfig(segmenter=model.segmenter or "fcn3", hidden=fit.hidden, epochs=fit.epochs, lr=fit.lr, seed=seed)
 
 
 def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
@@ -428,25 +207,20 @@ def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
 def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Sequence[tuple[EvalScan, Projection]],
              test: Sequence[tuple[EvalScan, Projection]]) -> dict:
     """Fit the unit's model on its annotated scans and test it: confusion matrices per test scan, and timings."""
-    from hfc.config import OneShotConfig
-    from hfc.errors import Diverged
+    from baggan.oneshot import class_table
     from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
     from hfc.oneshot import Annotation, fit
 
     cfg = ws.cfg
-    table = class_table([s for s, _ in train], ws.scans.category_ids)
+    table = class_table([s.label for s, _ in train], ws.scans.category_ids)
     k = len(table)
     net = build_model(ws, unit.model, encoder, k, cfg.fit, cfg.fit.seed + unit.rep)
     feats = [ws.cache.features(p) for _, p in train]
     samples = [Annotation(p.ws[0], torch.from_numpy(to_classes(s.label, table)), tuple(f))
                for (s, p), f in zip(train, feats)]
-    ocfg = OneShotConfig(segmenter=unit.model.segmenter or "fcn3", hidden=cfg.fit.hidden, epochs=cfg.fit.epochs,
-                         lr=cfg.fit.lr, seed=cfg.fit.seed + unit.rep)
     t0, c0 = time.time(), time.process_time()
-    try:
-        history = fit(net, ws.gen, samples, ocfg)
-    except Diverged as e:
-        raise TrainingDiverged(f"{unit.part} / {unit.row} / repetition {unit.rep}: {e}") from None
+    with about(f"{unit.part} / {unit.row} / repetition {unit.rep}:"):
+        history = fit(net, ws.gen, samples, _oneshot_config(unit.model, cfg.fit, cfg.fit.seed + unit.rep))
     t1, c1 = time.time(), time.process_time()
     train_cm = sum(confusion_matrix(to_classes(s.label, table), net.predict(f, ws.size)[0][0].cpu().numpy(), k)
                    for (s, _), f in zip(train, feats))
@@ -460,15 +234,6 @@ def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Seq
             "train_seeds": [s.seed for s, _ in train], "final_loss": history[-1],
             "train_miou": float(mean_iou(iou_from_confusion(train_cm))), "fit_seconds": t1 - t0,
             "fit_cpu_seconds": c1 - c0, "eval_seconds": time.time() - t1, "shown": np.stack(shown) if shown else []}
-
-
-def show_indices(test: Sequence[tuple[EvalScan, Projection]], n: int) -> list[int]:
-    """Which test scans the predictions figure shows: the first n - 1 threat scans and one threat-free scan."""
-    threat = [i for i, (s, _) in enumerate(test) if s.kind == "threat"]
-    clean = [i for i, (s, _) in enumerate(test) if s.kind == "clean"]
-    if n <= 0:
-        return []
-    return threat[: n - 1] + clean[:1] if clean else threat[:n]
 
 
 @torch.no_grad()
@@ -548,7 +313,6 @@ def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path 
     """Run the requested parts (default: cfg.parts), resuming from what `outdir` holds; returns the report path."""
     from tqdm.auto import tqdm
 
-    from baggan.evaluate.oneshot_report import write_oneshot_report
     from hfc.augment import style_blocks
 
     outdir = Path(outdir)
@@ -639,14 +403,4 @@ def _hfc_timings(ws: Workspace, hfc_cfgs: dict[str, HFCConfig]) -> dict[str, dic
     return out
 
 
-def load_oneshot_config(path: str | Path) -> OneShotEvalConfig:
-    """Read a oneshot YAML config (strict: unknown keys and bad values are errors naming the key)."""
-    from baggan.config import load_config
-
-    return load_config(path, OneShotEvalConfig)
-
-
-__all__ = ["Method", "METHODS", "HFC_VARIANTS", "PARTS", "ScanConfig", "FitConfig", "ShotsConfig", "DepthConfig",
-           "AblationConfig", "FpsConfig", "OneShotEvalConfig", "parse_parts", "Model", "Unit", "hfc_variants",
-           "Workspace", "build_model", "class_table", "to_classes", "run_unit", "measure_fps", "run_oneshot",
-           "load_oneshot_config"]
+__all__ = ["hfc_variants", "Workspace", "build_model", "to_classes", "run_unit", "measure_fps", "run_oneshot"]

@@ -23,7 +23,7 @@ import numpy as np
 from baggan.config import to_dict
 from baggan.data.labelsets import PIDRAY
 from baggan.evaluate import report as rp
-from baggan.evaluate.oneshot import METHODS, OneShotEvalConfig, Unit, show_indices
+from baggan.evaluate.oneshot_config import METHODS, OneShotEvalConfig, Unit
 from baggan.evaluate.oneshot_data import EvalScan, Projection
 from hfc.metrics import (foreground_iou, iou_from_confusion, mean_iou, mean_std, pd_curve, pd_thresholds,
                          plot_pd_curves, precision_at_iou, weighted_iou)
@@ -68,6 +68,16 @@ FACE_CAVEAT = ("the paper's figures here are FF-HQ faces (wIoU ≈ 50 % because 
 
 
 # ---------------------------------------------------------------------------------------------------- scoring
+
+def show_indices(test: Sequence[tuple[EvalScan, Projection]], n: int) -> list[int]:
+    """Which test scans the predictions figure shows: the first n - 1 threat scans and one threat-free scan."""
+    threat = [i for i, (s, _) in enumerate(test) if s.kind == "threat"]
+    clean = [i for i, (s, _) in enumerate(test) if s.kind == "clean"]
+    if n <= 0:
+        return []
+    return threat[: n - 1] + clean[:1] if clean else threat[:n]
+
+
 
 def _nanmean(values: Any) -> float:
     a = np.asarray(values, np.float64)

@@ -1,7 +1,7 @@
 """Realism protocol: how alike are sets of scans (BagGAN samples, real PIDRay, simulator, DEBISim exports)?
 
 For two or more sets (folders of PNG/JPG or data sets in our COCO format; the first is the reference):
-- FID and KID with the standard Inception features (baggan.evaluate.fid), between every pair or each vs the first;
+- FID and KID with the standard Inception features (baggan.metrics.fid), between every pair or each vs the first;
 - per-channel intensity histograms (256 bins over all pixels) and two distances to the reference per channel:
   Wasserstein-1 W1 = Σ_v |CDF_a(v) − CDF_b(v)| in grey levels (0 = same, 255 = all mass moved end to end), and
   histogram intersection HI = Σ_v min(p_a(v), p_b(v)) (1 = identical, 0 = disjoint);
@@ -145,7 +145,7 @@ def _pairs(n: int, mode: str) -> list[tuple[int, int]]:
 def run_realism(sets: Sequence[str | Path], names: Sequence[str] | None, outdir: str | Path,
                 opts: RealismOptions, device: torch.device) -> Path:
     """Compare the sets and write the report folder; returns the Markdown path."""
-    from baggan.evaluate.fid import InceptionFeatures, fid_from_features, kid_from_features
+    from baggan.metrics.fid import InceptionFeatures, fid_from_features, kid_from_features
 
     sets = [Path(s) for s in sets]
     if len(sets) < 2:
@@ -187,7 +187,7 @@ def run_realism(sets: Sequence[str | Path], names: Sequence[str] | None, outdir:
 
 def _precision_recall(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Improved precision and recall of set b against set a (k = 3); NaN when a set has fewer than 4 scans."""
-    from baggan.evaluate.manifold import K_DEFAULT, precision_recall
+    from baggan.metrics.manifold import K_DEFAULT, precision_recall
 
     if min(len(a), len(b)) <= K_DEFAULT:
         return {"precision": float("nan"), "recall": float("nan")}

@@ -72,7 +72,7 @@ def generate(G: torch.nn.Module, n: int, psi: float, seed: int, labels: np.ndarr
     c = labels[i] (multi-hot over PIDRay's categories)."""
     from tqdm import tqdm
 
-    from baggan.oneshot import ws_from_seed
+    from baggan.stylegan2.latents import ws_from_seed
     from baggan.stylegan2.projector import to_uint8
 
     if G.c_dim and (labels is None or labels.shape[1] != G.c_dim):

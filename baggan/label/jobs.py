@@ -9,7 +9,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from baggan.errors import UserError
+from baggan.errors import USER_ERRORS, UserError
 
 Report = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 Work = Callable[[Report], Any]  # a job: does the work, reports progress, returns the result
@@ -68,7 +68,7 @@ class Jobs:
         try:
             job.result = work(report)
             job.progress, job.state = 1.0, "done"
-        except UserError as e:
+        except USER_ERRORS as e:
             job.error, job.state = str(e), "failed"
         except Exception as e:  # noqa: BLE001 - a failed job reports one line; --debug prints the trace
             if self.debug:

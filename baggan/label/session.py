@@ -65,10 +65,10 @@ class LabelSession:
     """One generator + HFC encoder + work folder, and the operations the page asks for."""
 
     def __init__(self, network: str | Path, hfc: str | Path, workdir: str | Path, settings: LabelSettings) -> None:
-        from baggan.cli.oneshot import _check_layers, _load_encoder
         from baggan.data.labelsets import get_label_set
-        from baggan.evaluate import resolve_device
-        from baggan.oneshot import file_sha256
+        from baggan.device import resolve_device
+        from baggan.io import file_sha256
+        from baggan.oneshot import check_encoder, load_encoder
         from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
         from hfc.config import OneShotConfig
 
@@ -80,7 +80,7 @@ class LabelSession:
         except ValueError as e:
             raise UserError(f"bad option: {e}") from None
         self.device = resolve_device(settings.device)
-        self.method, self.encoder = _load_encoder(self.hfc, None, self.device)
+        self.method, self.encoder = load_encoder(self.hfc, None, self.device)
         nets = load_network(self.network, self.device)
         G = nets["G_ema"] if "G_ema" in nets else nets.get("G")
         if G is None:
@@ -88,7 +88,7 @@ class LabelSession:
         if G.c_dim > 0:
             raise UserError(f"{network}: a conditional generator; the annotator renders unconditional ones only")
         self.G, self.gen = G, StyleGANFeatureGenerator(G)
-        _check_layers(self.gen, self.encoder, self.hfc)
+        check_encoder(self.gen, self.encoder, self.hfc)
         self.resolution = G.img_resolution
         self.network_sha256 = file_sha256(self.network)
         self.workdir = Path(workdir).resolve()
@@ -156,7 +156,8 @@ class LabelSession:
 
     def ws_of(self, name: str) -> torch.Tensor:
         """ws [1, num_ws, w_dim] of a sample."""
-        from baggan.oneshot import read_ws, ws_from_seed
+        from baggan.oneshot import read_ws
+        from baggan.stylegan2.latents import ws_from_seed
 
         src = self.source(name)
         if src["source"] == "seed":
@@ -299,11 +300,7 @@ class LabelSession:
     def _fit(self, names: list[str], report: Report) -> dict:
         """Fit the one-shot segmenter on the saved masks of `names`, then predict the preview seeds."""
         from baggan.data.mask_formats import read_mask_file
-        from baggan.errors import TrainingDiverged
-        from baggan.oneshot import (fit_samples, fit_sheet, generated_sample, predict_categories, segmenter_meta,
-                                    training_iou)
-        from hfc.errors import Diverged, HFCError
-        from hfc.oneshot import save_classifier
+        from baggan.oneshot import fit_samples, fit_sheet, generated_sample, predict_categories, save_segmenter, training_iou
 
         t0 = time.perf_counter()
         samples = []
@@ -312,22 +309,16 @@ class LabelSession:
             samples.append(generated_sample(self.gen, self.ws_of(name), mask, name, f"masks/{name}.png"))
         epochs = self.fit_config.epochs
         report(0.0, f"fitting on {len(samples)} shot(s)")
-        try:
-            model, table, history = fit_samples(
-                self.method, self.gen, self.encoder, samples, self.fit_config, progress=False,
-                on_epoch=lambda e, loss: report(0.8 * e / epochs, f"fit: epoch {e}/{epochs}, loss {loss:.4f}"))
-        except Diverged as e:
-            raise TrainingDiverged(str(e)) from None
-        except HFCError as e:
-            raise UserError(str(e)) from None
+        model, table, history = fit_samples(
+            self.method, self.gen, self.encoder, samples, self.fit_config, progress=False,
+            on_epoch=lambda e, loss: report(0.8 * e / epochs, f"fit: epoch {e}/{epochs}, loss {loss:.4f}"))
         fit_seconds = time.perf_counter() - t0
         preds = [predict_categories(model, s, table, self.resolution) for s in samples]
         ious = [training_iou(s.mask, p, table) for s, p in zip(samples, preds)]
         out = self.workdir / "fit" / "segmenter.pt"
         psi = next((src["psi"] for src in map(self.source, names) if src["source"] == "seed"), 0.7)
-        meta = segmenter_meta(self.label_set, table, self.method, self.settings.segmenter, epochs, self.network,
-                              self.hfc, samples, psi, history, ious)
-        save_classifier(out, model, meta)
+        meta = save_segmenter(out, model, samples, table, history, ious, self.label_set, self.method, self.network,
+                              self.hfc, psi)
         fit_sheet(out.with_suffix(".png"), samples, preds, ious, self.label_set,
                   f"{self.method}+{self.settings.segmenter}: {len(samples)}-shot, {epochs} epochs")
         report(0.8, "predicting the preview seeds")
@@ -342,7 +333,7 @@ class LabelSession:
         """The fitted model's predictions on `previews` seeds from preview_seed on (annotated ones skipped)."""
         from baggan.data.xray.preview import overlay
         from baggan.io import write_image_atomic
-        from baggan.oneshot import ws_from_seed
+        from baggan.stylegan2.latents import ws_from_seed
         from hfc.oneshot import Annotator
 
         taken = {self.source(n).get("seed") for n in shots}

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from baggan.errors import UserError
+from baggan.stylegan2.latents import map_z
 from baggan.stylegan2.networks import Generator, NoiseMode
 from hfc.generator import FeatureLayer
 
@@ -45,14 +46,13 @@ class StyleGANFeatureGenerator:
         """n latents z ~ N(0, I) → W+ with truncation psi; z = RandomState(seed).randn(n, z_dim), so
         `sample_ws(1, psi, s)` is the scan `baggan generate --seeds s` renders (the official convention)."""
         rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
-        z = torch.from_numpy(rng.randn(n, self.G.z_dim)).float()
+        z = rng.randn(n, self.G.z_dim)
         c = None
         if self.G.c_dim > 0:
             idx = (torch.full([n], self.class_idx) if self.class_idx is not None
                    else torch.from_numpy(rng.randint(self.G.c_dim, size=n)))
-            c = torch.nn.functional.one_hot(idx.long(), self.G.c_dim).float().to(self.device)
-        with torch.no_grad():
-            return self.G.mapping(z.to(self.device), c, truncation_psi=psi)
+            c = torch.nn.functional.one_hot(idx.long(), self.G.c_dim)
+        return map_z(self.G, z, psi, c)
 
     def synthesize(
         self, ws: torch.Tensor, noise_mode: NoiseMode | None = None, return_features: bool = True

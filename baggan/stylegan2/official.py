@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from baggan.errors import UserError
+from baggan.io import AllowListUnpickler
 from hfc.safe_load import first_sentence, load_failure
 from baggan.stylegan2.config import NetworkConfig
 
@@ -74,30 +75,14 @@ _ALLOWED = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the globals in _ALLOWED (to harmless stand-ins where needed)."""
-
-    def __init__(self, file: io.BufferedIOBase, path: Path):
-        super().__init__(file)
-        self.path = path
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise UserError(f"{self.path}: refused to load: the pickle names the global '{module}.{name}', which "
-                            "a StyleGAN2-ADA network pickle never needs (nothing from the file was run)") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UserError(f"{self.path}: refused to load: unexpected persistent id in the pickle")
-
-
 def read_official_pickle(path: str | Path) -> dict:
     """Unpickle an official network pickle safely: its top-level dict with networks as `Record`s."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            data = _RestrictedUnpickler(f, path).load()
+            data = AllowListUnpickler(f, _ALLOWED, lambda reason: UserError(f"{path}: refused to load: {reason}"),
+                                      "a StyleGAN2-ADA network pickle never needs (nothing from the file was "
+                                      "run)").load()
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - any parse failure is a bad file for the user

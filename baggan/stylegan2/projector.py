@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from baggan.config import check
 from baggan.errors import TrainingDiverged, UserError
+from baggan.io import quantize
 from baggan.stylegan2.networks import Discriminator, Generator
 
 
@@ -156,7 +157,7 @@ def lr_schedule(t: float, cfg: ProjectorConfig) -> float:
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[N, C, H, W] in [-1, 1] → [N, H, W, C] uint8 (the rounding of baggan generate)."""
-    return (images.detach().permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+    return quantize(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def image_quality(target: np.ndarray, image: np.ndarray) -> tuple[float, float]:

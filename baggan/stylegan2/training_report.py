@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from baggan.io import atomic_path, write_image_atomic, write_text_atomic
+from baggan.io import atomic_path, quantize, write_image_atomic, write_text_atomic
 
 
 def image_grid(images: torch.Tensor, columns: int) -> np.ndarray:
     """Images [N, C, H, W] (float in [-1, 1] or uint8) tiled row-major → uint8 [rows*H, columns*W, 3]."""
     if images.is_floating_point():
-        images = (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+        images = quantize(images)
     n, c, h, w = images.shape
     rows = math.ceil(n / columns)
     pad = torch.zeros([rows * columns - n, c, h, w], dtype=torch.uint8)

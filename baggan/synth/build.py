@@ -10,7 +10,6 @@ model, meta)`):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from baggan.data.labelsets import LabelSet, get_label_set
-from baggan.errors import UserError
+from baggan.errors import UserError, about
 
 
 @dataclass
@@ -55,37 +54,20 @@ def class_mapping(meta: dict, num_classes: int, source: str, label_set: str | No
     return ls, table
 
 
-def resolve_device(device: str) -> torch.device:
-    """'cpu', 'cuda' (→ cuda:LOCAL_RANK under torchrun) or an explicit 'cuda:i'; UserError if CUDA is missing."""
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: CUDA is not available on this machine")
-        if device == "cuda":
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    elif device != "cpu":
-        raise UserError(f"--device must be cpu, cuda or cuda:N, got {device!r}")
-    return torch.device(device)
-
-
 def load_annotator(network: str | Path, hfc: str | Path | None, segmenter: str | Path, device: torch.device,
                    label_set: str | None = None, classes: Sequence[str] | None = None) -> Wiring:
     """Load generator, HFC encoder (not needed for a baseline segmenter) and segmenter into an Annotate."""
-    from baggan.oneshot import file_sha256
+    from baggan.io import file_sha256
     from baggan.stylegan2 import load_feature_generator
     from hfc.checkpoint import load_module
-    from hfc.errors import HFCError
     from hfc.features import PixelEncoder
     from hfc.oneshot import Annotator, load_classifier
 
     gen = load_feature_generator(network, device)
-    try:
+    with about("--hfc"):
         encoder = load_module(hfc, device, expect=PixelEncoder) if hfc else None
-    except HFCError as e:
-        raise UserError(f"--hfc {e}") from None
-    try:
+    with about("--segmenter"):
         model = load_classifier(segmenter, encoder, device)
-    except HFCError as e:
-        raise UserError(f"--segmenter {e}") from None
     annotate = Annotator(gen, encoder, model)
     meta = getattr(getattr(model, "segmenter", model), "meta", {}) or {}
     ls, table = class_mapping(meta, annotate.num_classes, str(segmenter), label_set, classes)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from baggan.config import check
 from baggan.errors import UserError
-from baggan.io import read_json
+from baggan.io import quantize, read_json
 from baggan.synth.latents import CALIBRATION_SHARD, LatentSampler, candidate_seed, fit_direction
 from baggan.synth.quality import confidence, has_category
 from baggan.synth.shards import check_settings, rebuild_index, shard_done, write_top_file
@@ -111,7 +111,7 @@ def annotate_batch(annotate: Annotate, ws: torch.Tensor, class_to_category: torc
         assert classes.shape == (images.shape[0], *images.shape[2:]), (
             f"label maps {list(classes.shape)} do not match images {list(images.shape)}")
         conf = confidence(probs, classes)
-        pixels = (images.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+        pixels = quantize(images).permute(0, 2, 3, 1)
         labels = class_to_category.to(classes.device)[classes.long()]  # the table's dtype: see `category_table`
     return HostBatch(pixels.cpu().numpy(), labels.cpu().numpy(), conf.double().cpu().numpy(),
                      ws.float().cpu().numpy())

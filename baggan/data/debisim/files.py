@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from baggan.errors import DataError, UserError
+from baggan.io import AllowListUnpickler
 
 METADATA = "sl_metadata.pyc"
 LABELS = "ground_truth/gt_label_image.fits.gz"
@@ -149,24 +150,6 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 }
 
 
-class _MetadataUnpickler(pickle.Unpickler):
-    """Resolves only builtins' plain containers and numpy arrays/scalars; anything else stops the load."""
-
-    def __init__(self, file: Any, path: Path):
-        super().__init__(file, encoding="latin1")
-        self.path = path
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise DataError(f"{self.path}: refused to load: the pickle names '{module}.{name}', which DEBISim "
-                            "metadata never holds (only builtins and numpy; nothing from the file was run)") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise DataError(f"{self.path}: refused to load: unexpected persistent id in the pickle")
-
-
 def load_pickle(path: str | Path) -> Any:
     """Unpickle a DEBISim metadata file through the restricted unpickler (DataError naming the file)."""
     path = Path(path)
@@ -174,7 +157,9 @@ def load_pickle(path: str | Path) -> Any:
         raise DataError(f"{path}: file not found")
     try:
         with open(path, "rb") as f:
-            return _MetadataUnpickler(f, path).load()
+            return AllowListUnpickler(f, _ALLOWED, lambda reason: DataError(f"{path}: refused to load: {reason}"),
+                                      "DEBISim metadata never holds (only builtins and numpy; nothing from the file "
+                                      "was run)", encoding="latin1").load()
     except DataError:
         raise
     except Exception as e:  # a malformed pickle can fail in many ways; none of them runs code

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from baggan.errors import UserError
+from baggan.io import quantize
 from hfc.metrics import mean_std
 
 INCEPTION_SIZE = 299
@@ -48,7 +49,7 @@ def to_uint8_nchw(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     elif isinstance(images, torch.Tensor):
         if images.ndim != 4 or not images.is_floating_point():
             raise ValueError(f"expected float NCHW images in [-1, 1], got {images.dtype} {tuple(images.shape)}")
-        x = (images.detach() * 127.5 + 128).clamp(0, 255).to(torch.uint8)  # as StyleGAN's metrics quantise
+        x = quantize(images)  # as StyleGAN's metrics quantise
     else:
         raise TypeError(f"expected a numpy array or a torch tensor, got {type(images).__name__}")
     if x.shape[1] == 1:
