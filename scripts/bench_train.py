@@ -90,16 +90,15 @@ def variant(base: TrainConfig, family: str, resolution: int, widths: tuple[int, 
 LEVERS = ("eager", "channels_last", "batch_gpu32", "compile")
 
 
-def apply_lever(trainer: Trainer, lever: str) -> dict[str, tuple]:
+def apply_lever(trainer: Trainer, lever: str) -> list[tuple]:
     """Put the trainer's networks into the lever's form; return the (module, forward) pairs to swap in for the
-    main phases (compile) — empty for the other levers."""
+    main phases (compile) — none for the other levers."""
     if lever == "channels_last":
         for net in (trainer.G, trainer.D, trainer.G_ema):
             net.to(memory_format=torch.channels_last)
     if lever != "compile":
-        return {}
-    return {"G": (trainer.G.synthesis, torch.compile(trainer.G.synthesis.forward)),
-            "D": (trainer.D, torch.compile(trainer.D.forward))}
+        return []
+    return [(m, torch.compile(m.forward)) for m in (trainer.G.synthesis, trainer.D)]
 
 
 def time_phases(trainer: Trainer, warmup: int, reps: int, lever: str = "eager") -> dict[str, dict[str, float]]:
@@ -113,7 +112,7 @@ def time_phases(trainer: Trainer, warmup: int, reps: int, lever: str = "eager") 
     out = {}
     for phase in trainer.phases:
         walls, cpus = [], []
-        swapped = list(swaps.values()) if phase.name in ("G_main", "D_main") else []
+        swapped = swaps if phase.name in ("G_main", "D_main") else []
         for i in range(warmup + reps):
             for module, fwd in swapped:
                 module.forward = fwd

@@ -101,8 +101,8 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     radius = max(min(int(math.ceil(3 * sigma)), images.shape[2] - 1, images.shape[3] - 1), 1)
     x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
     k = torch.exp(-0.5 * (x / sigma) ** 2)
-    k = (k / k.sum()).repeat(images.shape[1], 1)
     c = images.shape[1]
+    k = (k / k.sum()).repeat(c, 1)
     out = F.pad(images, (radius,) * 4, mode="reflect")
     out = F.conv2d(out, k[:, None, None, :], groups=c)
     return F.conv2d(out, k[:, None, :, None], groups=c)
@@ -232,5 +232,5 @@ class StyleGAN2Loss:
         return penalty * (self.cfg.r1_gamma / 2), {"D/r1_penalty": penalty.detach()}
 
 
-__all__ = ["LossConfig", "LogisticLoss", "WassersteinLoss", "gaussian_blur", "gradient_penalty", "r1_penalty", "PathLength",
-           "generate", "StyleGAN2Loss"]
+__all__ = ["LossConfig", "LogisticLoss", "WassersteinLoss", "gaussian_blur", "gradient_penalty", "r1_penalty",
+           "PathLength", "generate", "StyleGAN2Loss"]
