@@ -162,3 +162,55 @@ def test_d_sees_blurred_images_while_the_blur_lasts():
     loss.blur_sigma = 0.0
     loss.d_reg(real, None)
     assert torch.equal(seen[-1], real)
+
+
+def test_mode_seeking_pairs_share_labels_and_rewards_diversity_up_to_the_cap():
+    """The DSGAN term: pairs (i, i + N//2) share a label; a collapsed pair has ratio 0, a known pair its exact
+    ratio; the term lowers L_G by λ·min(ratio, τ) and gives G a gradient only below the cap."""
+    from baggan.stylegan2.loss import LossConfig, pair_diversity, paired_labels
+
+    c = torch.eye(5)
+    assert torch.equal(paired_labels(c), torch.stack([c[0], c[1], c[0], c[1], c[4]]))
+    assert paired_labels(None) is None
+    z = torch.zeros(5, 4)
+    z[2:4] = 2.0  # |Δz| = 2 in every pair
+    images = torch.zeros(5, 3, 2, 2)
+    images[2] = 1.0  # pair (0, 2) differs by 1 per pixel, pair (1, 3) not at all
+    assert pair_diversity(images, z).tolist() == [0.5, 0.0, 0.5, 0.0, 0.0]
+
+    class Constant(nn.Module):  # a collapsed G: the same image for every z
+        def __init__(self):
+            super().__init__()
+            self.image = nn.Parameter(torch.zeros(1, 3, 4, 4))
+            self.shift = nn.Parameter(torch.zeros(()))
+
+        def mapping(self, z, c):
+            return (z[:, None, :] * self.shift).repeat(1, 2, 1)
+
+        def synthesis(self, ws):
+            return self.image + ws[:, :1, :1, None].expand(-1, 3, 4, 4)
+
+    D = lambda img, c: img.mean(dim=(1, 2, 3))[:, None]  # noqa: E731
+    G, zs = Constant(), torch.randn(4, 4)
+    plain = StyleGAN2Loss(LossConfig(style_mixing=0.0), G, D, None)
+    seeking = StyleGAN2Loss(LossConfig(style_mixing=0.0, diversity_weight=2.0, diversity_cap=0.1), G, D, None)
+
+    def shift_grad(loss):
+        G.zero_grad()
+        objective, stats = loss.g_main(zs, None)
+        objective.sum().backward()
+        return float(G.shift.grad), objective.detach(), stats
+
+    g_plain, l_plain, _ = shift_grad(plain)
+    g_seek, l_seek, stats = shift_grad(seeking)
+    assert torch.equal(l_seek, l_plain) and stats["G/pair_diversity"].abs().sum() == 0  # collapsed: no reward
+    G.shift.data.fill_(0.01)  # nearly collapsed: the term pushes G to let z matter more
+    g_plain, l_plain, _ = shift_grad(plain)
+    g_seek, l_seek, stats = shift_grad(seeking)
+    assert 0 < float(stats["G/pair_diversity"][0]) < 0.1 and g_seek < g_plain - 1e-3
+    G.shift.data.fill_(10.0)  # far above the cap: the term is the constant -λτ and adds no gradient
+    g_plain, l_plain, _ = shift_grad(plain)
+    g_seek, l_seek, stats = shift_grad(seeking)
+    assert torch.allclose(l_seek, l_plain - 2.0 * 0.1) and g_seek == pytest.approx(g_plain)
+    with pytest.raises(Exception, match="diversity_cap"):
+        LossConfig(diversity_cap=0.0)

@@ -13,6 +13,10 @@ Regularisers: R1 (Eq. C9, γ/2 ||∇_x D(x)||² on reals) and path length (λ_pl
 D-input blur (opt-in, as StyleGAN3's `blur_init_sigma`): every image D sees — reals, fakes, R1's reals — is
 blurred by a Gaussian whose σ fades linearly from `blur_sigma` to 0 over the first `blur_fade_kimg`, so that D
 judges outlines before texture early in training.
+Mode seeking (opt-in, DSGAN: Yang et al. 2019, Eq. 3): the G batch is split into pairs that share one label, and
+      L_div = -λ_div min(mean|G(z₁, c) - G(z₂, c)| / mean|z₁ - z₂|, τ)
+is added to L_G, so that a conditional G cannot answer every z of a class with one picture; τ stops the push once
+pairs differ as much as training images of one class do.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class LossConfig:
     style_mixing: float = 0.9  # probability of mixing two latents at a random layer
     blur_sigma: float = 0.0  # σ (pixels) of the D-input blur at the start; 0 = off
     blur_fade_kimg: float = 100.0  # σ falls linearly to 0 over this many kimg
+    diversity_weight: float = 0.0  # λ_div of the mode-seeking term; 0 = off
+    diversity_cap: float = 0.35  # τ: pairs that differ more than this (per unit of z distance) are left alone
 
     def __post_init__(self) -> None:
         for name in ("wgan_weight", "gp_weight", "wgan_drift", "r1_gamma", "pl_weight", "pl_decay", "blur_sigma"):
@@ -56,6 +62,8 @@ class LossConfig:
         check(self.pl_batch_shrink >= 1, "pl_batch_shrink", f"must be >= 1, got {self.pl_batch_shrink}")
         check(0 <= self.style_mixing <= 1, "style_mixing", f"must be in [0, 1], got {self.style_mixing}")
         check(self.blur_fade_kimg > 0, "blur_fade_kimg", f"must be > 0, got {self.blur_fade_kimg}")
+        check(self.diversity_weight >= 0, "diversity_weight", f"must be >= 0, got {self.diversity_weight}")
+        check(self.diversity_cap > 0, "diversity_cap", f"must be > 0, got {self.diversity_cap}")
 
     def blur_at(self, nimg: int) -> float:
         """σ of the D-input blur after `nimg` training images."""
@@ -146,6 +154,23 @@ class PathLength(nn.Module):
         self.mean.copy_(self.mean.lerp(torch.as_tensor(batch_mean, dtype=self.mean.dtype), self.decay))
 
 
+def paired_labels(c: Tensor | None) -> Tensor | None:
+    """Labels whose second half repeats the first, so that sample i and i + N//2 share a label."""
+    if c is None:
+        return None
+    n = c.shape[0] // 2
+    return torch.cat([c[:n], c[:n], c[2 * n:]])
+
+
+def pair_diversity(images: Tensor, z: Tensor) -> Tensor:
+    """DSGAN's ratio mean|G(z₁) - G(z₂)| / mean|z₁ - z₂| for the pairs (i, i + N//2), per sample [N]
+    (both members of a pair carry its ratio; the odd one out carries 0)."""
+    assert images.shape[0] == z.shape[0], (images.shape, z.shape)
+    n = z.shape[0] // 2
+    ratio = (images[:n] - images[n:2 * n]).abs().mean(dim=(1, 2, 3)) / (z[:n] - z[n:2 * n]).abs().mean(dim=1)
+    return torch.cat([ratio, ratio, ratio.new_zeros(z.shape[0] - 2 * n)])
+
+
 # ---------------------------------------------------------------------------------------------
 # Generator pass with style mixing.
 
@@ -194,10 +219,17 @@ class StyleGAN2Loss:
         return self.D(self.see(images), c)
 
     def g_main(self, z: Tensor, c: Tensor | None) -> tuple[Tensor, Stats]:
-        """Generator adversarial loss."""
+        """Generator adversarial loss (+ the mode-seeking term when diversity_weight > 0)."""
+        if self.cfg.diversity_weight > 0:
+            c = paired_labels(c)
         images, _ = generate(self.G, z, c, self.cfg.style_mixing)
         loss = self.adversarial.generator(self.run_D(images, c))
-        return loss, {"G/loss": loss.detach()}
+        stats = {"G/loss": loss.detach()}
+        if self.cfg.diversity_weight > 0:
+            ratio = pair_diversity(images, z)
+            loss = loss - self.cfg.diversity_weight * ratio.clamp(max=self.cfg.diversity_cap)
+            stats["G/pair_diversity"] = ratio.detach()
+        return loss, stats
 
     def g_reg(self, z: Tensor, c: Tensor | None) -> tuple[Tensor, Stats]:
         """Path-length penalty on the first len(z) / pl_batch_shrink latents."""
@@ -233,4 +265,4 @@ class StyleGAN2Loss:
 
 
 __all__ = ["LossConfig", "LogisticLoss", "WassersteinLoss", "gaussian_blur", "gradient_penalty", "r1_penalty",
-           "PathLength", "generate", "StyleGAN2Loss"]
+           "PathLength", "paired_labels", "pair_diversity", "generate", "StyleGAN2Loss"]
