@@ -429,4 +429,5 @@ def _hfc_timings(ws: Workspace, hfc_cfgs: dict[str, HFCConfig]) -> dict[str, dic
     return out
 
 
-__all__ = ["load_windows", "hfc_variants", "Workspace", "build_model", "to_classes", "run_unit", "measure_fps", "run_oneshot"]
+__all__ = ["load_windows", "hfc_variants", "Workspace", "build_model", "to_classes", "run_unit", "measure_fps",
+           "run_oneshot"]
