@@ -168,6 +168,12 @@ def build_kit(root: Path) -> dict[str, Path]:
     kit["hfc_tiny"] = ROOT / "configs" / "hfc" / "tiny.yaml"
     kit["downstream_cfg"] = ROOT / "configs" / "eval" / "downstream-cpu.yaml"
     kit["oneshot_cfg"] = ROOT / "configs" / "eval" / "oneshot-tiny.yaml"
+    (root / "sim_no_window.yaml").write_text("threat_rate: 0.5\n")
+    tiny = kit["oneshot_cfg"].read_text()
+    for name, sim in (("oneshot_sim_missing", root / "no-such-sim.yaml"), ("oneshot_sim_no_window",
+                                                                          root / "sim_no_window.yaml")):
+        (root / f"{name}.yaml").write_text(tiny.replace("scans:\n", f"scans:\n  sim: {sim}\n"))
+        kit[f"{name}_yaml"] = root / f"{name}.yaml"
 
     # data sets: a good one, one with other categories, one of a single image, damaged copies
     kit["coco"] = write_coco(root / "coco")

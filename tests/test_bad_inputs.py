@@ -251,6 +251,8 @@ CASES = [
     ("evaluate oneshot --config {unknown_key_yaml} --outdir {out}", 2, "no_such_key"),
     ("evaluate oneshot --config {oneshot_cfg} --parts nope --outdir {out}", 2, "nope"),
     ("evaluate oneshot --config {oneshot_cfg} --network {garbage_pt} --outdir {out}", 2, "garbage.pt"),
+    ("evaluate oneshot --config {oneshot_sim_missing_yaml} --network {net} --outdir {out}", 2, "scans.sim"),
+    ("evaluate oneshot --config {oneshot_sim_no_window_yaml} --network {net} --outdir {out}", 2, "no window"),
     # --- threat windows, the judge (issue 19)
     ("simulate --n 2 --size 32 --windows --classes Chainsaw --outdir {out}", 2, "chainsaw"),
     ("simulate --n 2 --size 32 --windows --threat-share 0 0.5 --outdir {out}", 2, "window.share"),

@@ -91,7 +91,7 @@ def test_simulate_windows_cli_and_workers(tmp_path):
         assert r.exit_code == 0, r.output
         outs.append(out)
     doc = json.loads((outs[0] / "annotations.json").read_text())
-    assert doc["info"]["simulator"]["window"] == {"share": [0.5, 0.8], "negatives": 0.2}
+    assert doc["info"]["simulator"]["window"] == {"share": [0.5, 0.8], "negatives": 0.2, "draw": "mixed"}
     assert doc["info"]["simulator"]["threat_classes"] == ["Hammer", "Wrench"]
     assert {PIDRAY.names[a["category_id"] - 1] for a in doc["annotations"]} <= {"Hammer", "Wrench"}
     for name in sorted(p.name for p in (outs[0] / "images").iterdir()):

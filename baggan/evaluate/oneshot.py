@@ -30,13 +30,14 @@ import yaml
 
 from baggan.config import from_dict, to_dict
 from baggan.errors import ConfigError, UserError, about
-from baggan.evaluate.oneshot_config import (HFC_VARIANTS, METHODS, FitConfig, FpsConfig, Model, OneShotEvalConfig,
-                                            Unit)
+from baggan.evaluate.oneshot_config import (HFC_VARIANTS, METHODS, ORACLE, FitConfig, FpsConfig, Model,
+                                            OneShotEvalConfig, Unit)
 from baggan.evaluate.oneshot_data import EvalScan, Projection, ProjectionCache, SimScans, stable_hash
 from baggan.evaluate.oneshot_report import show_indices, write_oneshot_report
 from baggan.io import read_json, write_json_atomic
 
 if TYPE_CHECKING:
+    from baggan.data.xraysim import SimConfig
     from hfc.config import HFCConfig, OneShotConfig
     from hfc.features import PixelEncoder
     from hfc.oneshot import PixelClassifier
@@ -50,6 +51,23 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     for k, v in extra.items():
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def load_windows(path: str | Path) -> SimConfig:
+    """The simulator config of `scans.sim`; ConfigError if it is missing, invalid or has no `window:` block."""
+    from baggan.config import load_config
+    from baggan.data.xraysim import SimConfig
+
+    if not Path(path).is_file():
+        raise ConfigError(f"scans.sim: {path}: simulator config not found")
+    try:
+        sim = load_config(path, SimConfig)
+    except ConfigError as e:
+        raise ConfigError(f"scans.sim: {e}") from None
+    if sim.window is None:
+        raise ConfigError(f"scans.sim: {path} has no window: block (the protocol draws threat windows from it; "
+                          "null for whole bags)")
+    return sim
 
 
 def hfc_variants(cfg: OneShotEvalConfig, parts: Sequence[str], num_blocks: int,
@@ -76,6 +94,9 @@ def hfc_variants(cfg: OneShotEvalConfig, parts: Sequence[str], num_blocks: int,
     if "main" in parts:
         for key in cfg.methods:
             add("main", "", METHODS[key].label, method_model(key), reps)
+        if cfg.oracle.train:
+            units.extend(Unit("main", "", ORACLE + METHODS[key].label, method_model(key), cfg.oracle.train, 0,
+                              oracle=True) for key in cfg.oracle.methods)
     if "shots" in parts:
         for k in cfg.shots.shots:
             for key in cfg.shots.methods:
@@ -142,7 +163,8 @@ class Workspace:
         self.gen = StyleGANFeatureGenerator(self.G)
         self.size = G.img_resolution
         s = cfg.scans
-        self.scans = SimScans(s.categories, self.size, s.max_threats, s.min_pixels, s.seed)
+        self.scans = SimScans(s.categories, self.size, s.max_threats, s.min_pixels, s.seed,
+                              load_windows(s.sim) if s.sim else None)
         self.cache = ProjectionCache(Path(cfg.cache_dir) if cfg.cache_dir else outdir / "projections", self.G,
                                      self.generator_sha256, cfg.projector)
         self._encoders: dict[str, PixelEncoder] = {}
@@ -331,11 +353,14 @@ def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path 
     test = ws.scans.test_scans(cfg.scans.test_threat, cfg.scans.test_clean)
     need: dict[int, set[int]] = {}
     for u in units:
-        need.setdefault(u.rep, set()).add(u.shots)
+        if not u.oracle:
+            need.setdefault(u.rep, set()).add(u.shots)
     train_sets = {r: ws.scans.annotated_sets(r, sorted(k), cfg.scans.annotation, cfg.scans.candidates)
                   for r, k in sorted(need.items())}
+    oracle = ws.scans.oracle_scans(cfg.oracle.train) if any(u.oracle for u in units) else []
     every = {(s.kind, s.seed): s for s in test}
     every.update({(s.kind, s.seed): s for sets in train_sets.values() for ss in sets.values() for s in ss})
+    every.update({(s.kind, s.seed): s for s in oracle})
     projections = ws.project_all(list(every.values()))
     test_pairs = [(s, projections[(s.kind, s.seed)]) for s in test]
 
@@ -344,7 +369,7 @@ def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path 
     bar = tqdm(order, desc="one-shot units", unit="unit", disable=not progress)
     for i in bar:
         unit = units[i]
-        train = train_sets[unit.rep][unit.shots]
+        train = oracle if unit.oracle else train_sets[unit.rep][unit.shots]
         hcfg = hfc_cfgs.get(unit.model.hfc) if unit.model.hfc else None
         key = _unit_key(ws, unit, hcfg, train, test)
         path = outdir / "units" / f"{stable_hash(key)}.json"
@@ -364,6 +389,7 @@ def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path 
     info = {"network": str(network), "generator_sha256": ws.generator_sha256, "resolution": ws.size,
             "test": [(s.kind, s.seed) for s in test],
             "train": {r: {k: [s.seed for s in ss] for k, ss in sets.items()} for r, sets in train_sets.items()},
+            "oracle": [s.seed for s in oracle], "scans": cfg.scans.sim or "whole bags",
             "projection": {f"{k}-{seed}": {"psnr": p.psnr, "ssim": p.ssim} for (k, seed), p in projections.items()},
             "hfc": _hfc_timings(ws, hfc_cfgs), "seconds": time.time() - t_start,
             "cpu_seconds": time.process_time() - c_start, "parts": parts}
@@ -403,4 +429,5 @@ def _hfc_timings(ws: Workspace, hfc_cfgs: dict[str, HFCConfig]) -> dict[str, dic
     return out
 
 
-__all__ = ["hfc_variants", "Workspace", "build_model", "to_classes", "run_unit", "measure_fps", "run_oneshot"]
+__all__ = ["load_windows", "hfc_variants", "Workspace", "build_model", "to_classes", "run_unit", "measure_fps",
+           "run_oneshot"]

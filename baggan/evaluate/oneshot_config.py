@@ -41,6 +41,7 @@ METHODS = {m.key: m for m in (
     Method("repurpose-mlp", "RepurposeGAN / MLP", raw="repurpose-mlp"),
     Method("repurpose-fcn", "RepurposeGAN / FCN", raw="repurpose-fcn"),
 )}  # fmt: skip
+ORACLE = "Oracle: "  # label prefix of the oracle rows of the main table
 # How each HFC variant differs from the base HFC config (after hfc_overrides).
 HFC_VARIANTS: dict[str, dict[str, Any]] = {"swav": {"method": "swav"},
                                            "swav-nolocal": {"method": "swav", "global_loss": True, "local_loss": False},
@@ -66,8 +67,9 @@ class ScanConfig:
     test_threat: int = 16  # test scans showing threats
     test_clean: int = 4  # threat-free test scans (false positives of the low-frequency labels)
     min_pixels: int = 12  # a threat counts as shown (annotated example, threat test scan) from this many pixels
-    max_threats: int = 3  # threats per bag, 1..3 (simulator)
+    max_threats: int = 3  # threats per bag, 1..3 (simulator; not used with `sim`, whose own max_threats holds)
     seed: int = 0  # base of the scan seed streams
+    sim: str | None = None  # simulator YAML with a `window:` block: threat windows instead of whole bags (null: bags)
 
     def __post_init__(self):
         check(len(self.categories) > 0, "categories", "must name at least one PIDRay category")
@@ -81,6 +83,19 @@ class ScanConfig:
         check(self.min_pixels >= 1, "min_pixels", f"must be ≥ 1, got {self.min_pixels}")
         check(1 <= self.max_threats <= 3, "max_threats", f"must be 1, 2 or 3, got {self.max_threats}")
         check(self.seed >= 0, "seed", f"must be ≥ 0, got {self.seed}")
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    """Oracle rows of the main table: `methods` fitted on `train` projected threat scans with their exact masks
+    (one repetition), scored on the same test scans — the ceiling the generator and the projection allow."""
+
+    train: int = 0  # annotated scans of the oracle (0: no oracle rows)
+    methods: list[str] = field(default_factory=lambda: ["ours-mlp", "repurpose-mlp"])
+
+    def __post_init__(self):
+        check(self.train >= 0, "train", f"must be ≥ 0, got {self.train}")
+        _check_methods(self.methods, "methods")
 
 
 @dataclass(frozen=True)
@@ -179,6 +194,7 @@ class OneShotEvalConfig:
     parts: list[Part] = field(default_factory=lambda: ["main"])  # --parts overrides
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     scans: ScanConfig = ScanConfig()
+    oracle: OracleConfig = OracleConfig()
     projector: ProjectorConfig = ProjectorConfig()
     fit: FitConfig = FitConfig()
     shots: ShotsConfig = ShotsConfig()
@@ -226,6 +242,7 @@ class Unit:
     model: Model
     shots: int
     rep: int
+    oracle: bool = False  # fitted on the oracle's scans (OracleConfig) instead of repetition rep's annotated set
 
 
 def load_oneshot_config(path: str | Path) -> OneShotEvalConfig:

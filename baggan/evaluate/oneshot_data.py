@@ -1,11 +1,13 @@
 """Scans of the one-shot protocol: simulator scans with exact masks, the annotated sets of each repetition, and
 their W+ projections, cached on disk.
 
-Every scan is rendered by the built-in simulator (`baggan.data.xraysim`) from a seed, so its threat mask is exact.
-Scans smaller than the simulator's 64 px minimum are rendered at 64 px and resized (area for the scan, nearest
-for the mask). Three streams of seeds never overlap: `scan_seed(base + 1, i)` for test scans with threats,
-`scan_seed(base + 2, i)` for threat-free test scans, `scan_seed(base + 10 + r, i)` for the candidates of
-repetition r's annotated scans.
+Every scan is rendered by the built-in simulator (`baggan.data.xraysim`) from a seed, so its threat mask is exact:
+a whole bag, or with `scans.sim` (a simulator config with a `window:` block) a threat window, the threat-free
+scans then being negative windows (`window.draw: negative`). Scans smaller than the simulator's 16 px minimum
+are rendered at 16 px and resized (area for the scan, nearest for the mask). Four streams of seeds never
+overlap: `scan_seed(base + 1, i)` for test scans with threats, `scan_seed(base + 2, i)` for threat-free test
+scans, `scan_seed(base + 3, i)` for the oracle's annotated scans, `scan_seed(base + 10 + r, i)` for the
+candidates of repetition r's annotated scans.
 
 A scan enters the segmenters through its projection into W+ (and the noise maps): `ProjectionCache.get` runs
 `baggan.stylegan2.projector.project` once per (scan seed, simulator settings, size, projector settings,
@@ -33,7 +35,7 @@ from baggan.stylegan2.networks import Generator
 from baggan.stylegan2.projector import ProjectorConfig, noise_layers, project
 
 Kind = Literal["threat", "clean"]
-TEST_THREAT_STREAM, TEST_CLEAN_STREAM, TRAIN_STREAM = 1, 2, 10
+TEST_THREAT_STREAM, TEST_CLEAN_STREAM, ORACLE_STREAM, TRAIN_STREAM = 1, 2, 3, 10
 
 
 def stable_hash(obj: Any, n: int = 16) -> str:
@@ -53,6 +55,13 @@ class EvalScan:
     image: np.ndarray
     label: np.ndarray
     sim_key: str  # hash of the simulator settings that rendered it (part of the projection cache key)
+    present: tuple[int, ...] = ()  # PIDRay category ids of its threat instances (a conditional generator's label)
+
+    def condition(self) -> torch.Tensor:
+        """Multi-hot [12] over PIDRay's categories present: the label a conditional generator was trained with."""
+        c = torch.zeros(len(PIDRAY.names))
+        c[[i - 1 for i in self.present]] = 1.0
+        return c
 
     def categories(self, min_pixels: int = 1) -> list[int]:
         """Category ids covering at least min_pixels pixels, in id order."""
@@ -63,13 +72,22 @@ class EvalScan:
 class SimScans:
     """The protocol's scans: test scans (with threats of `categories`, and threat-free) and annotated sets."""
 
-    def __init__(self, categories: Sequence[str], size: int, max_threats: int, min_pixels: int, base_seed: int):
+    def __init__(self, categories: Sequence[str], size: int, max_threats: int, min_pixels: int, base_seed: int,
+                 windows: SimConfig | None = None):
+        """Whole bags (threat classes `categories`, up to `max_threats`), or with `windows` (a SimConfig with a
+        window block) its threat windows and negative windows."""
         if size > MAX_SIZE:
             raise UserError(f"the generator makes {size}x{size} scans; the simulator renders at most {MAX_SIZE}")
         self.size, self.min_pixels, self.base_seed = size, min_pixels, base_seed
         self.category_ids = [PIDRAY.id_of(c) for c in categories]
-        threat = SimConfig(threat_rate=1.0, max_threats=max_threats, threat_classes=tuple(categories))
-        self.sims = {"threat": XRaySimulator(threat), "clean": XRaySimulator(SimConfig(threat_rate=0.0))}
+        if windows is None:
+            threat = SimConfig(threat_rate=1.0, max_threats=max_threats, threat_classes=tuple(categories))
+            clean = SimConfig(threat_rate=0.0)
+        else:
+            assert windows.window is not None, "windows: a SimConfig with a window block"
+            threat, clean = (dataclasses.replace(windows, window=dataclasses.replace(windows.window, draw=d))
+                             for d in ("threat", "negative"))
+        self.sims = {"threat": XRaySimulator(threat), "clean": XRaySimulator(clean)}
         self.sim_keys = {k: stable_hash(sim.config, 8) for k, sim in self.sims.items()}
 
     def render(self, seed: int, kind: Kind) -> EvalScan:
@@ -81,21 +99,31 @@ class SimScans:
         if self.size < MIN_SIZE:
             image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
             label = cv2.resize(scan.label, (self.size, self.size), interpolation=cv2.INTER_NEAREST).astype(np.int64)
-        return EvalScan(int(seed), kind, image, label, self.sim_keys[kind])
+        present = tuple(sorted({inst.category_id for inst in scan.instances}))
+        return EvalScan(int(seed), kind, image, label, self.sim_keys[kind], present)
 
-    def test_scans(self, n_threat: int, n_clean: int, max_draws: int = 20) -> list[EvalScan]:
-        """n_threat scans showing at least one threat (≥ min_pixels), then n_clean threat-free scans."""
+    def threat_scans(self, stream: int, n: int, max_draws: int = 20) -> list[EvalScan]:
+        """The first n scans of seed stream base + `stream` that show a threat (≥ min_pixels)."""
         out: list[EvalScan] = []
-        for i in range(max_draws * max(n_threat, 1)):
-            if len(out) == n_threat:
+        for i in range(max_draws * max(n, 1)):
+            if len(out) == n:
                 break
-            scan = self.render(scan_seed(self.base_seed + TEST_THREAT_STREAM, i), "threat")
+            scan = self.render(scan_seed(self.base_seed + stream, i), "threat")
             if scan.categories(self.min_pixels):
                 out.append(scan)
-        if len(out) < n_threat:
-            raise DataError(f"only {len(out)} of {max_draws * n_threat} simulator scans show a threat of "
+        if len(out) < n:
+            raise DataError(f"only {len(out)} of {max_draws * n} simulator scans show a threat of "
                             f"≥ {self.min_pixels} px; lower scans.min_pixels")
-        return out + [self.render(scan_seed(self.base_seed + TEST_CLEAN_STREAM, i), "clean") for i in range(n_clean)]
+        return out
+
+    def test_scans(self, n_threat: int, n_clean: int) -> list[EvalScan]:
+        """n_threat scans showing at least one threat (≥ min_pixels), then n_clean threat-free scans."""
+        clean = [self.render(scan_seed(self.base_seed + TEST_CLEAN_STREAM, i), "clean") for i in range(n_clean)]
+        return self.threat_scans(TEST_THREAT_STREAM, n_threat) + clean
+
+    def oracle_scans(self, n: int) -> list[EvalScan]:
+        """The oracle's n annotated scans: threat scans of their own seed stream."""
+        return self.threat_scans(ORACLE_STREAM, n)
 
     def annotated_sets(self, rep: int, shots: Sequence[int], mode: Literal["per_category", "per_scan"],
                        candidates: int) -> dict[int, list[EvalScan]]:
@@ -194,7 +222,7 @@ class ProjectionCache:
                 return Projection(d["ws"], d["noise"], d["image"].numpy(), float(d["psnr"]), float(d["ssim"]))
             except Exception as e:  # noqa: BLE001 - a damaged cache file is recomputed, not fatal
                 print(f"warning: {path}: unreadable cached projection ({type(e).__name__}); projecting again")
-        r = project(self.G, scan.image, self.cfg, progress=False)
+        r = project(self.G, scan.image, self.cfg, progress=False, c=scan.condition() if self.G.c_dim else None)
         save_torch_atomic(path, {"ws": r.ws, "noise": r.noise, "image": torch.from_numpy(r.image), "psnr": r.psnr,
                                  "ssim": r.ssim, "seed": scan.seed, "kind": scan.kind})
         return Projection(r.ws, r.noise, r.image, r.psnr, r.ssim)

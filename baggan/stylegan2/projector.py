@@ -280,13 +280,17 @@ def with_noise(G: Generator, noise: dict[str, torch.Tensor]) -> Generator:
 
 
 @torch.no_grad()
-def w_stats(G: Generator, samples: int, seed: int) -> tuple[torch.Tensor, float]:
-    """(w_avg [w_dim], spread sqrt(E|w - w_avg|^2)) over `samples` latents z ~ N(0, I) from `seed`."""
+def w_stats(G: Generator, samples: int, seed: int, c: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+    """(w_avg [w_dim], spread sqrt(E|w - w_avg|^2)) over `samples` latents z ~ N(0, I) from `seed`; a conditional
+    G maps them with label `c` [c_dim] (the target's), or without one with random one-hot classes."""
     gen = torch.Generator().manual_seed(seed)
     device = G.mapping.fc0.weight.device
     z = torch.randn([samples, G.z_dim], generator=gen).to(device)
-    c = None
-    if G.c_dim > 0:  # a conditional generator: average over its classes
+    if G.c_dim > 0 and c is not None:
+        if c.shape != (G.c_dim,):
+            raise UserError(f"projection label: the generator is conditional on {G.c_dim} labels, got {list(c.shape)}")
+        c = c.float().to(device).expand(samples, -1)
+    elif G.c_dim > 0:  # a conditional generator without the target's label: average over its classes
         c = F.one_hot(torch.randint(G.c_dim, [samples], generator=gen), G.c_dim).float().to(device)
     w = G.mapping(z, c)[:, 0]
     w_avg = w.mean(0)
@@ -346,10 +350,12 @@ def project(
     D: Discriminator | None = None,
     progress: bool = True,
     on_step: Callable[[int], None] | None = None,
+    c: torch.Tensor | None = None,
     **overrides: Any,
 ) -> ProjectionResult:
     """Find ws (and noise maps) so that G renders `target`; keyword overrides replace cfg fields (e.g. steps=200).
-    `on_step(step)` is called after each step (1-based), e.g. for a progress display."""
+    `on_step(step)` is called after each step (1-based), e.g. for a progress display. `c` [c_dim]: the target's
+    label, for a conditional G (the start w_avg is its mean w under that label; ignored when G is unconditional)."""
     cfg = dataclasses.replace(cfg or ProjectorConfig(), **overrides)
     device = G.mapping.fc0.weight.device
     x_target = target_tensor(target, G).to(device)
@@ -361,7 +367,7 @@ def project(
     objective = ReconstructionLoss(cfg, D, x_target)
     rng = torch.Generator().manual_seed(cfg.seed)
 
-    w_avg, w_spread = w_stats(G, cfg.w_avg_samples, cfg.seed)
+    w_avg, w_spread = w_stats(G, cfg.w_avg_samples, cfg.seed, c)
     w_opt = w_avg.reshape(1, 1, -1).clone().requires_grad_(True)  # W: one w for every style input
     noise = {}
     if cfg.noise:

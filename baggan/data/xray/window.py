@@ -19,6 +19,7 @@ Other threats that fall inside a positive window are kept, clipped to it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -34,11 +35,14 @@ class WindowConfig:
 
     share: tuple[float, float] = (0.5, 0.8)  # threat box's longer side / window side, drawn uniformly
     negatives: float = 0.15                  # share of windows cut from bags without threats
+    draw: Literal["mixed", "threat", "negative"] = "mixed"  # mixed: negatives decides; else every window is one
 
     def __post_init__(self):
         lo, hi = self.share
         check(0.0 < lo <= hi <= 1.0, "window.share", f"need 0 < lo <= hi <= 1, got {list(self.share)}")
         check(0.0 <= self.negatives < 1.0, "window.negatives", f"must be in [0, 1), got {self.negatives}")
+        check(self.draw in ("mixed", "threat", "negative"), "window.draw",
+              f"must be mixed, threat or negative, got {self.draw!r}")
 
 
 def threat_box(scene: Scene, instance: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,8 +84,10 @@ def window_rng(seed: int) -> np.random.Generator:
 
 
 def is_negative(rng: np.random.Generator, config: WindowConfig) -> bool:
-    """Whether this window is a negative (drawn first from the window stream)."""
-    return bool(rng.random() < config.negatives) if config.negatives > 0 else False
+    """Whether this window is a negative (drawn first from the window stream, whatever config.draw says, so that a
+    seed's window is the same under every draw that keeps its kind)."""
+    drawn = bool(rng.random() < config.negatives) if config.negatives > 0 else False
+    return drawn if config.draw == "mixed" else config.draw == "negative"
 
 
 __all__ = ["WindowConfig", "threat_box", "windowed", "positive_window", "negative_window", "window_rng",
