@@ -162,8 +162,10 @@ def build_kit(root: Path) -> dict[str, Path]:
     (root / "train_nan.yaml").write_text(text.replace("total_kimg: 0.032", "total_kimg: .nan"))
     (root / "train_res64.yaml").write_text(text.replace("resolution: 16", "resolution: 64"))
     (root / "sim_bad.yaml").write_text("threat_rate: 7\n")
+    (root / "judge_inside.yaml").write_text("min_inside: 1.5\n")
+    (root / "judge_hard.yaml").write_text("clutter_windows: 0.5\ncut_windows: 0.5\n")
     for name in ("train.yaml", "bad.yaml", "unknown_key.yaml", "list.yaml", "train_nan.yaml", "train_res64.yaml",
-                 "sim_bad.yaml"):
+                 "sim_bad.yaml", "judge_inside.yaml", "judge_hard.yaml"):
         kit[name.replace(".", "_")] = root / name
     kit["hfc_tiny"] = ROOT / "configs" / "hfc" / "tiny.yaml"
     kit["downstream_cfg"] = ROOT / "configs" / "eval" / "downstream-cpu.yaml"

@@ -262,6 +262,8 @@ CASES = [
     ("simulate --n 2 --size 15 --windows --outdir {out}", 2, "--size"),
     ("evaluate train-judge --config {missing} --out {out}", 2, "not found"),
     ("evaluate train-judge --config {unknown_key_yaml} --out {out}", 2, "no_such_key"),
+    ("evaluate train-judge --config {judge_inside_yaml} --out {out}", 2, "min_inside"),
+    ("evaluate train-judge --config {judge_hard_yaml} --out {out}", 2, "cut_windows must be <= 1"),
     ("evaluate threats --judge {missing} --outdir {out}", 2, "not found"),
     ("evaluate threats --judge {garbage_pt} --outdir {out}", 2, "not a judge file"),
     ("evaluate threats --judge {evil_pt} --outdir {out}", 2, "not a judge file"),

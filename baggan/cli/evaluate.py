@@ -142,8 +142,9 @@ def train_judge_cmd(config_path: Path | None, out: Path, threads: int | None) ->
     save_judge(out, model, cfg, metrics)
     write_json_atomic(out.with_suffix(".json"), to_jsonable({"config": to_dict(cfg), "metrics": metrics}), indent=2)
     aps = ", ".join(f"{c} {v:.3f}" for c, v in metrics["ap"].items())
-    click.echo(f"judge: {out} (AP {aps}; look-alikes called a threat at p>=0.5: "
-               f"{100 * metrics['lookalike_any_p50']:.1f} %)")
+    click.echo(f"judge: {out} (AP {aps}; called a threat at p>=0.5: look-alikes "
+               f"{100 * metrics['lookalike_any_p50']:.1f} %, clutter windows {100 * metrics['hard_clutter_any_p50']:.1f} %, "
+               f"cut-off threats {100 * metrics['hard_cut_any_p50']:.1f} %)")
 
 
 @evaluate.command("threats", cls=_ThreatsCommand)

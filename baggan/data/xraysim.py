@@ -26,7 +26,8 @@ from baggan.data.xray.geometry import Pose
 from baggan.data.xray.materials import MATERIALS, densities, linear_coefficients
 from baggan.data.xray.raster import Canvas
 from baggan.data.xray.render import attenuation, material_map, measure, pseudo_colour
-from baggan.data.xray.window import WindowConfig, is_negative, negative_window, positive_window, window_rng
+from baggan.data.xray.window import (WindowConfig, clutter_window, cut_window, inside_share, negative_window,
+                                     positive_window, window_kind, window_rng)
 
 MIN_SIZE, MAX_SIZE = 16, 1024
 
@@ -77,7 +78,9 @@ class SimConfig:
 class Scan:
     """One simulated scan. `label`: category id per pixel (0 = background); `material`: material id per pixel
     (index into MATERIALS + 1, 0 = air); `transmission`: measured (T_low, T_high), 2xHxW in (0, 1];
-    `visibility[i]`: share of instance i's own attenuation in the total along its pixels."""
+    `visibility[i]`: share of instance i's own attenuation in the total along its pixels; `inside[i]`: share of
+    instance i's area (in the whole bag) that lies inside the image (< 1 when the image's edge cuts it
+    off)."""
 
     image: np.ndarray
     label: np.ndarray
@@ -86,6 +89,7 @@ class Scan:
     visibility: list[float]
     transmission: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    inside: list[float] = field(default_factory=list)
 
 
 def scan_seed(run_seed: int, index: int) -> int:
@@ -110,8 +114,13 @@ class XRaySimulator:
         if c.window is None:
             return self._bag(rng, c.threat_rate)
         wrng = window_rng(seed)
-        if is_negative(wrng, c.window):
+        kind = window_kind(wrng, c.window)
+        if kind == "negative":
             return negative_window(self._bag(rng, 0.0), wrng, c.window.share, tuple(c.threat_classes))
+        if kind == "clutter":
+            return clutter_window(self._bag(rng, 0.0), wrng, c.window.share, tuple(c.threat_classes))
+        if kind == "cut":
+            return cut_window(self._bag(rng, 1.0), wrng, c.window.share)
         return positive_window(self._bag(rng, 1.0), wrng, c.window.share)[0]
 
     def _bag(self, rng: np.random.Generator, threat_rate: float) -> Scene:
@@ -154,19 +163,20 @@ class XRaySimulator:
         (t_lo, floor_lo), (t_hi, _) = measure(a_lo, *args), measure(a_hi, *args)
         image = pseudo_colour(t_lo, t_hi, floor_lo, c.contrast, c.hue_smooth_mm / mm_per_px)
         label = np.zeros((size, size), np.uint8)
-        instances, visibility = [], []
-        for name, mask, own_a in zip(scene.threats, masks, own):
+        instances, visibility, inside = [], [], []
+        for k, (name, mask, own_a) in enumerate(zip(scene.threats, masks, own)):
             if not mask.any():  # entirely outside the field of view
                 continue
             cat = self._cat_ids[name]
             label[mask] = cat
             vis = round(float(own_a[mask].sum()) / max(float(a_hi[mask].sum()), 1e-12), 4)
             visibility.append(vis)
+            inside.append(inside_share(scene, k))
             instances.append(Instance(cat, mask, {"visibility": vis}))
         info = {"size": size, "bag": scene.bag, "n_clutter": scene.n_clutter, "fov_cm": round(scene.fov, 2),
                 "threats": [PIDRAY.names[i.category_id - 1] for i in instances]}
         return Scan(image, label, instances, material_map(canvas.mass), visibility, np.stack([t_lo, t_hi]),
-                    {**(meta or {}), **info})
+                    {**(meta or {}), **info}, inside)
 
 
 def material_names() -> list[str]:

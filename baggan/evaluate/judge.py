@@ -2,8 +2,10 @@
 
 It is trained on simulator scans only (threat windows by default), never on generator output, so it can
 judge a generator without a person. Label of a scan for category k: 1 when an instance of k is *present
-and visible* — it covers at least `min_area` of the image and its own attenuation is at least
-`min_visibility` of the total along its pixels (`Scan.visibility`) — else 0.
+and visible* — it covers at least `min_area` of the image, its own attenuation is at least
+`min_visibility` of the total along its pixels (`Scan.visibility`), and at least `min_inside` of its area
+in the bag lies inside the image (`Scan.inside`: a stub of a tool cut off by the window is not the tool)
+— else 0.
 
 A classifier trained on windows alone learns colour statistics as much as shapes: on samples of a
 generator that draws only blobs it still "finds" threats, and on an untrained generator's colour fields
@@ -13,12 +15,19 @@ tiles (`tile` pixels) are shuffled, turned and mirrored — the same colours and
 smooth random colour fields (random colours on a 2-8 cell grid, cubic upsampling); and dark blobs
 (blurred ellipses in a window's darkest colour) on a blurred window — the stages a generator passes
 through before it draws outlines. `lookalike_any_p50` measures how often the judge is fooled by them.
+
+*Hard negatives* (session 14): the generator's failure modes are not shape-less — forks, plates, partial
+strokes — and a judge trained on threat-centred windows took them for tools. So a share `clutter_windows`
+of the training windows is centred on a clutter item of a threat-free bag (frames, zips, cables, plates,
+keys: "no threat"), and a share `cut_windows` is placed at a random offset around a threat, from wholly
+inside to a sliver, labelled by the rule above (baggan.data.xray.window). The
+`hard_*_any_p50` metrics measure how often the judge calls a threat in such windows that hold none.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -33,8 +42,10 @@ from baggan.data.xray.window import WindowConfig
 from baggan.data.xraysim import Scan, SimConfig, render_scans, scan_seed
 from baggan.errors import DataError, TrainingDiverged, UserError
 
-# run seeds of the simulator draws: training, validation, and the fresh windows `baggan evaluate threats` uses
+# run seeds of the simulator draws: training, validation, and the fresh windows `baggan evaluate threats` uses;
+# the hard-negative windows of validation and of fresh measurements (clutter windows; cut windows at seed + 100)
 TRAIN_SEED, VAL_SEED, EVAL_SEED = 101, 102, 103
+HARD_VAL_SEED, HARD_EVAL_SEED = 104, 105
 
 
 def _default_sim() -> SimConfig:
@@ -54,6 +65,9 @@ class JudgeConfig:
     val_scans: int = 2000
     min_area: float = 0.02                      # visible: instance covers >= this share of the image ...
     min_visibility: float = 0.3                 # ... and holds >= this share of the attenuation on its pixels
+    min_inside: float = 0.0                     # ... and >= this share of its area lies inside the image
+    clutter_windows: float = 0.0                # share of training windows centred on a clutter item
+    cut_windows: float = 0.0                    # share of training windows that may cut a threat off
     lookalikes: float = 0.3                     # share of each batch made look-alikes (label: no threat)
     blur: tuple[float, float] = (4.0, 8.0)      # sigma range (pixels at 64²) of blurred look-alikes
     tile: int = 8                               # tile side (pixels at 64²) of shuffled look-alikes
@@ -73,7 +87,15 @@ class JudgeConfig:
         check(self.train_scans >= 1 and self.val_scans >= 1, "train_scans", "need >= 1 training and validation scan")
         check(0.0 <= self.min_area < 1.0 and 0.0 <= self.min_visibility <= 1.0, "min_area",
               "need 0 <= min_area < 1 and 0 <= min_visibility <= 1")
+        check(0.0 <= self.min_inside <= 1.0, "min_inside", f"must be in [0, 1], got {self.min_inside}")
         check(0.0 <= self.lookalikes < 1.0, "lookalikes", "must be in [0, 1)")
+        for key in ("clutter_windows", "cut_windows"):
+            value = getattr(self, key)
+            check(0.0 <= value <= 1.0, key, f"must be in [0, 1], got {value}")
+            check(value == 0 or self.sim.window is not None, key, "needs threat windows (a `window:` block in sim)")
+        if self.sim.window is not None:
+            check(self.sim.window.negatives + self.clutter_windows + self.cut_windows <= 1.0, "clutter_windows",
+                  "sim.window.negatives + clutter_windows + cut_windows must be <= 1")
         check(0.0 < self.blur[0] <= self.blur[1], "blur", "need 0 < lo <= hi")
         check(2 <= self.tile <= self.size // 2, "tile", f"must be in [2, size / 2], got {self.tile}")
         for key in ("width", "epochs", "batch", "workers"):
@@ -108,16 +130,28 @@ class JudgeNet(nn.Module):
         return self.head(x.mean((2, 3)))
 
 
-def visible_labels(scan: Scan, classes: tuple[str, ...], min_area: float, min_visibility: float) -> np.ndarray:
+def visible_labels(scan: Scan, classes: tuple[str, ...], min_area: float, min_visibility: float,
+                   min_inside: float = 0.0) -> np.ndarray:
     """Multi-hot [len(classes)] float32: which categories have a present and visible instance in the scan."""
     out = np.zeros(len(classes), np.float32)
     index = {PIDRAY.id_of(name): k for k, name in enumerate(classes)}
     pixels = scan.label.size
-    for inst, vis in zip(scan.instances, scan.visibility):
+    for inst, vis, inside in zip(scan.instances, scan.visibility, scan.inside):
         k = index.get(inst.category_id)
-        if k is not None and inst.mask.sum() >= min_area * pixels and vis >= min_visibility:
+        if k is not None and inst.mask.sum() >= min_area * pixels and vis >= min_visibility and inside >= min_inside:
             out[k] = 1.0
     return out
+
+
+def hard_sim(config: JudgeConfig, clutter: float | None = None, cut: float | None = None) -> SimConfig:
+    """The judge's simulator setting with its hard-negative windows (default: the config's shares; a share
+    given here replaces it, e.g. clutter=1 for clutter windows only)."""
+    if config.sim.window is None:
+        return config.sim
+    clutter = config.clutter_windows if clutter is None else clutter
+    cut = config.cut_windows if cut is None else cut
+    negatives = config.sim.window.negatives if clutter + cut < 1 else 0.0
+    return replace(config.sim, window=replace(config.sim.window, negatives=negatives, clutter=clutter, cut=cut))
 
 
 def to_size(images: np.ndarray, size: int) -> np.ndarray:
@@ -200,7 +234,7 @@ def render_set(config: JudgeConfig, sim: SimConfig, run_seed: int, n: int, progr
     for i, scan in enumerate(tqdm(render_scans(sim, jobs, config.workers), total=n, desc=progress or "render",
                                   unit="scan", disable=None if progress else True, leave=False)):
         images.append(scan.image)
-        labels.append(visible_labels(scan, config.classes, config.min_area, config.min_visibility))
+        labels.append(visible_labels(scan, config.classes, config.min_area, config.min_visibility, config.min_inside))
         cats[i, [inst.category_id - 1 for inst in scan.instances]] = 1.0
     return to_size(np.stack(images), config.size), np.stack(labels), cats
 
@@ -236,13 +270,29 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(precision[hits].sum() / positives)
 
 
+def any_rate(probs: np.ndarray, threshold: float) -> float:
+    """Share of images with some class at p >= threshold (NaN for no images)."""
+    return float((probs.max(1) >= threshold).mean()) if len(probs) else float("nan")
+
+
 def judge_metrics(probs: np.ndarray, labels: np.ndarray, fooled: np.ndarray, classes: tuple[str, ...]) -> dict:
     """AP per class on clean scans, confident (p >= 0.9) rates, and the look-alikes' false-threat rates."""
     return {"ap": {c: average_precision(probs[:, k], labels[:, k]) for k, c in enumerate(classes)},
             "confident_rate": {c: float((probs[:, k] >= 0.9).mean()) for k, c in enumerate(classes)},
             "present_rate": {c: float(labels[:, k].mean()) for k, c in enumerate(classes)},
-            "lookalike_any_p50": float((fooled.max(1) >= 0.5).mean()) if len(fooled) else float("nan"),
-            "lookalike_any_p90": float((fooled.max(1) >= 0.9).mean()) if len(fooled) else float("nan")}
+            "lookalike_any_p50": any_rate(fooled, 0.5), "lookalike_any_p90": any_rate(fooled, 0.9)}
+
+
+def hard_negative_rates(model: JudgeNet, config: JudgeConfig, run_seed: int, n: int) -> dict:
+    """On n clutter windows (run seed `run_seed`) and n cut windows (`run_seed` + 100), of those without a
+    visible threat: the share in which the judge calls some threat at p >= 0.5 / 0.9, and how many there were."""
+    out = {}
+    for kind, clutter, seed in (("clutter", 1.0, run_seed), ("cut", 0.0, run_seed + 100)):
+        images, labels, _ = render_set(config, hard_sim(config, clutter=clutter, cut=1.0 - clutter), seed, n)
+        probs = predict(model, images[labels.max(1) == 0])
+        out.update({f"hard_{kind}_any_p50": any_rate(probs, 0.5), f"hard_{kind}_any_p90": any_rate(probs, 0.9),
+                    f"hard_{kind}_windows": len(probs)})
+    return out
 
 
 def train_judge(config: JudgeConfig, progress: bool = True) -> tuple[JudgeNet, dict]:
@@ -253,7 +303,8 @@ def train_judge(config: JudgeConfig, progress: bool = True) -> tuple[JudgeNet, d
     rng = np.random.default_rng(config.seed)
     t0 = time.time()
     show = (lambda s: s) if progress else (lambda s: None)  # noqa: E731
-    x_train, y_train, _ = render_set(config, config.sim, TRAIN_SEED, config.train_scans, show("render training scans"))
+    x_train, y_train, _ = render_set(config, hard_sim(config), TRAIN_SEED, config.train_scans,
+                                     show("render training scans"))
     x_val, y_val, _ = render_set(config, config.sim, VAL_SEED, config.val_scans, show("render validation scans"))
     t_render = time.time() - t0
     model = JudgeNet(len(config.classes), config.width, config.size)
@@ -285,7 +336,8 @@ def train_judge(config: JudgeConfig, progress: bool = True) -> tuple[JudgeNet, d
     bar.close()
     probs = predict(model, x_val)
     fooled = predict(model, lookalikes(x_val, np.random.default_rng(config.seed + 1), config))
-    metrics = {**judge_metrics(probs, y_val, fooled, config.classes), "history": history,
+    hard = hard_negative_rates(model, config, HARD_VAL_SEED, max(config.val_scans // 3, 1))
+    metrics = {**judge_metrics(probs, y_val, fooled, config.classes), **hard, "history": history,
                "seconds_render": t_render, "seconds_total": time.time() - t0}
     return model, metrics
 
@@ -317,5 +369,6 @@ def load_judge(path: str | Path) -> tuple[JudgeNet, JudgeConfig, dict]:
 
 
 __all__ = ["JudgeConfig", "JudgeNet", "ConvStage", "visible_labels", "to_size", "blurred", "tile_shuffled",
-           "colour_fields", "dark_blobs", "lookalikes", "render_set", "predict", "average_precision", "judge_metrics", "train_judge", "save_judge",
-           "load_judge", "TRAIN_SEED", "VAL_SEED", "EVAL_SEED"]
+           "colour_fields", "dark_blobs", "lookalikes", "hard_sim", "render_set", "predict", "average_precision", "any_rate",
+           "judge_metrics", "hard_negative_rates", "train_judge", "save_judge", "load_judge", "TRAIN_SEED", "VAL_SEED",
+           "EVAL_SEED", "HARD_VAL_SEED", "HARD_EVAL_SEED"]

@@ -5,6 +5,9 @@ bags for a whole-bag generator), the judge (baggan.evaluate.judge) gives per cat
 it is confident of (p ≥ 0.9). The *threat recall ratio* of a category is the generator's share over the
 simulator's; "any" is the share of images with some confident threat. A conditional generator draws
 sample i with the category set of reference scan i (so both sides ask for the same categories).
+A category whose ratio exceeds `OVER` is *flagged* (⚑ in the report, `flagged` in the JSON rows): the
+generator shows it more often than the simulator does, so either the judge is fooled by something the
+generator draws, or the generator over-draws that category.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from baggan.evaluate import report as rp
 from baggan.evaluate.judge import EVAL_SEED, load_judge, predict, render_set
 
 CONFIDENT = 0.9
+OVER = 1.5  # a ratio above this flags the category
+FLAG_LEGEND = (f"⚑ more often than in simulator windows (ratio > {OVER:g}): the judge is likely fooled or the "
+               "generator over-draws it.")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,11 @@ def confident_shares(probs: np.ndarray, classes: Sequence[str]) -> dict[str, flo
 def recall_ratios(generated: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
     """The threat recall ratio per key: generated share / reference share (NaN where the reference has none)."""
     return {k: generated[k] / reference[k] if reference[k] > 0 else float("nan") for k in reference}
+
+
+def flagged(ratios: dict[str, float], over: float = OVER) -> list[str]:
+    """The categories (not "any") whose threat recall ratio exceeds `over`."""
+    return [k for k, v in ratios.items() if k != "any" and v > over]
 
 
 def generate(G: torch.nn.Module, n: int, psi: float, seed: int, labels: np.ndarray | None, batch: int,
@@ -126,7 +137,7 @@ def run_threats(judge: str | Path, networks: Sequence[tuple[str, str | Path]], o
     ref_probs = predict(model, ref_images)
     ref = confident_shares(ref_probs, config.classes)
     ref_name = f"simulator {opts.reference}" + (f" ({Path(opts.sim_config).stem})" if opts.sim_config else "")
-    rows = [{"name": ref_name, "psi": None, "shares": ref, "ratios": None,
+    rows = [{"name": ref_name, "psi": None, "shares": ref, "ratios": None, "flagged": [],
              "present": {c: float(ref_visible[:, k].mean()) for k, c in enumerate(config.classes)}}]
     figures = {"grid_simulator.png": labelled_grid(ref_images[:opts.grid], [_caption(p, config.classes)
                                                                               for p in ref_probs[:opts.grid]],
@@ -141,7 +152,8 @@ def run_threats(judge: str | Path, networks: Sequence[tuple[str, str | Path]], o
                 raise UserError(f"{name}: the judge needs square RGB images, the generator makes {images.shape[1:]}")
             probs = predict(model, images)
             shares = confident_shares(probs, config.classes)
-            rows.append({"name": name, "psi": psi, "shares": shares, "ratios": recall_ratios(shares, ref)})
+            ratios = recall_ratios(shares, ref)
+            rows.append({"name": name, "psi": psi, "shares": shares, "ratios": ratios, "flagged": flagged(ratios)})
             tag = f"{_slug(name)}_psi{psi:g}"
             figures[f"grid_{tag}.png"] = labelled_grid(images[:opts.grid], [_caption(p, config.classes)
                                                                             for p in probs[:opts.grid]],
@@ -149,7 +161,8 @@ def run_threats(judge: str | Path, networks: Sequence[tuple[str, str | Path]], o
             if samples_dir is not None:
                 _save_samples(Path(samples_dir) / tag, images)
     data = {"protocol": "threats", "options": rp.to_jsonable(opts), "judge": str(judge),
-            "judge_metrics": {k: judge_info.get(k) for k in ("ap", "lookalike_any_p50", "lookalike_any_p90")},
+            "judge_metrics": {k: judge_info.get(k) for k in ("ap", "lookalike_any_p50", "lookalike_any_p90",
+                                                             "hard_clutter_any_p50", "hard_cut_any_p50")},
             "classes": list(config.classes), "environment": rp.environment(str(device)),
             "seconds": time.time() - t0, "rows": rows}
     return rp.write_report(outdir, "threats", data, _markdown(data, list(figures)), figures)
@@ -175,20 +188,25 @@ def _markdown(data: dict, figures: Sequence[str]) -> str:
     head = ["set", "ψ", *classes, "any"]
     shares = [[r["name"], rp.fmt(r["psi"], 1), *(rp.fmt(r["shares"][k], 1, 100) for k in [*classes, "any"])]
               for r in data["rows"]]
-    ratios = [[r["name"], rp.fmt(r["psi"], 1), *(rp.fmt(r["ratios"][k], 2) for k in [*classes, "any"])]
+    ratios = [[r["name"], rp.fmt(r["psi"], 1), *(rp.fmt(r["ratios"][k], 2) + (" ⚑" if k in r["flagged"] else "")
+                                                  for k in [*classes, "any"])]
               for r in data["rows"] if r["ratios"] is not None]
+    legend = [f"\n{FLAG_LEGEND}\n"] if any(r["flagged"] for r in data["rows"]) else []
     jm = data["judge_metrics"]
     md = ["# Threats: does the generator draw what the judge recognises?\n",
           f"Judge `{data['judge']}` (AP on fresh simulator windows: "
           + ", ".join(f"{c} {rp.fmt(v, 3)}" for c, v in (jm.get("ap") or {}).items())
-          + f"; fooled by look-alikes at p ≥ 0.5: {rp.fmt(jm.get('lookalike_any_p50'), 1, 100)} %). "
+          + f"; fooled at p ≥ 0.5 by look-alikes: {rp.fmt(jm.get('lookalike_any_p50'), 1, 100)} %, by clutter "
+          f"windows: {rp.fmt(jm.get('hard_clutter_any_p50'), 1, 100)} %, by cut-off threats: "
+          f"{rp.fmt(jm.get('hard_cut_any_p50'), 1, 100)} %). "
           f"{data['options']['n']} images per row, {data['seconds']:.0f} s.\n",
           "## Share of images with a confident (p ≥ 0.9) threat, %\n", rp.markdown_table(head, shares),
           "\n## Threat recall ratio (generator share ÷ simulator share)\n",
-          rp.markdown_table(head, ratios) if ratios else "(no generator given)\n", "\n## Grids\n"]
+          rp.markdown_table(head, ratios) if ratios else "(no generator given)\n", *legend, "\n## Grids\n"]
     md += [f"![{f}]({f})\n" for f in figures]
     return "\n".join(md)
 
 
-__all__ = ["ThreatOptions", "CONFIDENT", "whole_bags", "confident_shares", "recall_ratios", "generate",
+__all__ = ["ThreatOptions", "CONFIDENT", "OVER", "FLAG_LEGEND", "whole_bags", "confident_shares", "recall_ratios",
+           "flagged", "generate",
            "labelled_grid", "run_threats"]

@@ -29,6 +29,7 @@ class Scene:
     parts: list[tuple[Part, int]] = field(default_factory=list)
     threats: list[str] = field(default_factory=list)
     n_clutter: int = 0
+    items: list[tuple[int, int]] = field(default_factory=list)  # [start, end) of each clutter item in `parts`
     view: Pose = Pose()
     fov: float = 60.0
 
@@ -253,7 +254,10 @@ def sample_scene(rng: np.random.Generator, threat_rate: float, max_threats: int,
     packer = _Packer(interior)
     for name in rng.choice(names, size=n_items, p=weights / weights.sum()):
         item = merge_similar(CLUTTER[name][0](rng))
+        start = len(scene.parts)
         scene.add(packer.place(rng, item, aligned=name in _ALIGNED, tries=6, soft=name in _SOFT))
+        if len(scene.parts) > start:
+            scene.items.append((start, len(scene.parts)))
     for _ in range(int(rng.integers(0, small_parts + 1))):
         scene.add(packer.place(rng, small_metal(rng)))
     scene.n_clutter = n_items
