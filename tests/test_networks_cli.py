@@ -68,3 +68,25 @@ def test_info_prints_layers_and_width(network_file):
 def test_missing_file_is_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["info", str(tmp_path / "nope.pkl")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_conditional_truncation_pulls_toward_the_label_centre():
+    """ψ 0 gives every seed of one label that label's centre (mean w over fixed latents), different labels
+    different centres; ψ 1 is the plain mapping; an unconditional G keeps the official global-w_avg rule."""
+    from baggan.stylegan2.latents import label_centres, ws_from_seed
+
+    torch.manual_seed(0)
+    G = build_generator(NetworkConfig(cfg="auto", resolution=8, z_dim=16, w_dim=16, channel_max=16, c_dim=3)).eval()
+    a, b = ws_from_seed(G, [0, 1], 0.0, class_idx=1), ws_from_seed(G, [0], 0.0, class_idx=2)
+    centre = label_centres(G, torch.eye(3)[[1]])
+    assert torch.allclose(a[0], a[1]) and torch.allclose(a[0, 0], centre[0], atol=1e-6)
+    assert not torch.allclose(a[0], b[0], atol=1e-3)
+    z = torch.from_numpy(np.random.RandomState(0).randn(1, 16)).float()
+    assert torch.equal(ws_from_seed(G, [0], 1.0, class_idx=1), G.mapping(z, torch.eye(3)[[1]]))
+    half = ws_from_seed(G, [0], 0.5, class_idx=1)
+    assert torch.allclose(half, centre[:, None].lerp(G.mapping(z, torch.eye(3)[[1]]), 0.5), atol=1e-6)
+    torch.manual_seed(0)
+    U = build_generator(NetworkConfig(cfg="auto", resolution=8, z_dim=16, w_dim=16, channel_max=16, c_dim=0)).eval()
+    with torch.no_grad():
+        U.mapping.w_avg.normal_()
+    assert torch.equal(ws_from_seed(U, [0], 0.5), U.mapping(z, None, truncation_psi=0.5))

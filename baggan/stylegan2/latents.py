@@ -1,5 +1,10 @@
 """Seeds → z → ws, the one way every command draws latents: z from numpy RandomState, as the official generate.py
-(so a seed gives the official picture of an official pickle), mapped with truncation psi without gradient."""
+(so a seed gives the official picture of an official pickle), mapped with truncation psi without gradient.
+
+Truncation of a conditional G pulls each w toward the mean w of *its label* (`label_centres`), not toward the
+global w_avg as the official code does: the global mean mixes the classes, so there a truncated sample drifts
+toward no class (measured on the threat-window generator: docs/benchmarks.md, "Session 15"). Unconditional
+generators, and ψ = 1, are exactly the official mapping."""
 
 from __future__ import annotations
 
@@ -12,12 +17,28 @@ from baggan.errors import UserError
 from baggan.stylegan2.networks import Generator
 
 
-def map_z(G: Generator, z: np.ndarray, psi: float, c: torch.Tensor | None = None) -> torch.Tensor:
-    """ws [N, num_ws, w_dim] on G's device of z [N, z_dim] (float64, used as float32) and labels c [N, c_dim]."""
+CENTRE_LATENTS = 1024  # latents per label whose mean w is the label's truncation centre
+
+
+def label_centres(G: Generator, c: torch.Tensor, n: int = CENTRE_LATENTS) -> torch.Tensor:
+    """[N, w_dim]: for each row of labels c [N, c_dim], the mean w of that label over n fixed latents (seed 0)."""
     device = G.mapping.fc0.weight.device
+    z = torch.from_numpy(np.random.RandomState(0).randn(n, G.z_dim)).float().to(device)
+    labels, row = torch.unique(c.float().to(device), dim=0, return_inverse=True)
     with torch.no_grad():
-        return G.mapping(torch.from_numpy(z).float().to(device), None if c is None else c.float().to(device),
-                         truncation_psi=psi)
+        centres = torch.stack([G.mapping(z, label.expand(n, -1))[:, 0].mean(0) for label in labels])
+    return centres[row]
+
+
+def map_z(G: Generator, z: np.ndarray, psi: float, c: torch.Tensor | None = None) -> torch.Tensor:
+    """ws [N, num_ws, w_dim] on G's device of z [N, z_dim] (float64, used as float32) and labels c [N, c_dim]; a
+    conditional G truncates toward each label's centre."""
+    device = G.mapping.fc0.weight.device
+    zt, ct = torch.from_numpy(z).float().to(device), None if c is None else c.float().to(device)
+    with torch.no_grad():
+        if ct is None or G.c_dim == 0 or psi == 1:
+            return G.mapping(zt, ct, truncation_psi=psi)
+        return label_centres(G, ct)[:, None].lerp(G.mapping(zt, ct), psi)
 
 
 def ws_from_seed(G: Generator, seeds: Sequence[int], psi: float, class_idx: int | None = None,
