@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from baggan.evaluate import report as rp  # noqa: E402
-from baggan.evaluate.downstream import RunResult, summarize  # noqa: E402
+from baggan.evaluate.downstream import read_runs, summarize  # noqa: E402
 from baggan.io import read_json, write_json_atomic  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="JSON summary to write")
     args = ap.parse_args()
     doc = read_json(args.log)
-    runs = [RunResult(**{k: (float("nan") if v is None else v) for k, v in r.items()}) for r in doc["runs"]]
+    runs = read_runs(doc)
     if not runs:
         sys.exit(f"{args.log}: no finished runs")
     models = list(dict.fromkeys(x.model for x in runs))

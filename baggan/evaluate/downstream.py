@@ -442,6 +442,11 @@ def dataset_fingerprint(ds: CocoDataset) -> str:
     return stable_hash({"annotations": file_sha256(ds.path), "images": images}, n=64)
 
 
+def read_runs(doc: dict) -> list[RunResult]:
+    """The finished runs of a sweep's run log (OUTDIR/downstream-runs.json, already read)."""
+    return [RunResult(**{k: _from_json(v) for k, v in r.items()}) for r in doc["runs"]]
+
+
 def _finished_runs(log: Path, key: dict) -> list[RunResult]:
     """Runs recorded in `log` by an earlier call with the same config and data (else none)."""
     if not log.is_file():
@@ -449,7 +454,7 @@ def _finished_runs(log: Path, key: dict) -> list[RunResult]:
     doc = read_json(log)
     if rp.to_jsonable(key) != doc.get("key"):
         return []
-    return [RunResult(**{k: _from_json(v) for k, v in r.items()}) for r in doc["runs"]]
+    return read_runs(doc)
 
 
 def _from_json(value):
@@ -632,5 +637,5 @@ def downstream_report(cfg: DownstreamConfig, runs: Sequence[RunResult], info: di
 
 __all__ = ["ModelConfig", "AugmentConfig", "DownstreamConfig", "open_dataset", "resolve_categories",
            "label_lookup", "letterbox", "ScanSource", "TrainingSet", "build_augment", "seed_augment", "build_model",
-           "dice_loss", "Training", "train_segmenter", "predict", "RunResult", "plan_runs", "run_downstream", "summarize",
+           "dice_loss", "Training", "train_segmenter", "predict", "RunResult", "read_runs", "plan_runs", "run_downstream", "summarize",
            "downstream_report"]
