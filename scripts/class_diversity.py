@@ -1,9 +1,10 @@
 """Does a conditional generator use its latent? Per-class diversity of samples against the training windows.
 
 For each category, N samples drawn with that category's one-hot label (ψ 1, different latents) and N training
-windows whose label holds that category: the mean L1 distance between two images of the same set (pixels in
-[0, 1], over random pairs). A generator that ignores z within a class (per-class mode collapse) has a
-distance far below its training windows'; the ratio is the *diversity ratio*. Writes JSON and a picture (one
+windows whose label holds that category: the spread of each set — the training log's `diversity` statistic
+(`sample_diversity`: the std across images, mean over pixels; pixels in [0, 1]). A generator that ignores z
+within a class (per-class mode collapse) has a spread far below its training windows'; the ratio is the
+*diversity ratio*. Writes JSON and a picture (one
 row of samples per category, training windows beside):
 
     .venv/bin/python scripts/class_diversity.py --network checkpoints/xraysim-threats-64-clean.pt \
@@ -28,14 +29,12 @@ from baggan.io import quantize, write_json_atomic  # noqa: E402
 from baggan.stylegan2 import load_network  # noqa: E402
 from baggan.stylegan2.dataset import TrainingImages  # noqa: E402
 from baggan.stylegan2.latents import ws_from_seed  # noqa: E402
+from baggan.stylegan2.training_report import sample_diversity  # noqa: E402
 
 
-def pair_distance(images: np.ndarray, rng: np.random.Generator, pairs: int = 512) -> float:
-    """Mean L1 distance (pixels in [0, 1]) between random pairs of distinct images of uint8 [N, H, W, 3]."""
-    n = len(images)
-    a = rng.integers(n, size=pairs)
-    b = (a + rng.integers(1, n, size=pairs)) % n  # never the same image
-    return float(np.abs(images[a].astype(np.float32) - images[b].astype(np.float32)).mean() / 255.0)
+def spread(images: torch.Tensor) -> float:
+    """sample_diversity of uint8 images [N, 3, H, W], pixels scaled to [0, 1]."""
+    return sample_diversity(images.float() / 255.0)
 
 
 def main() -> None:
@@ -53,16 +52,15 @@ def main() -> None:
         sys.exit(f"{args.network}: not a conditional generator")
     data = TrainingImages(args.data, G.img_resolution, G.img_channels, labels=True, progress=False)
     labels = np.stack([data.label(i) for i in range(len(data))])
-    rng = np.random.default_rng(0)
     rows, names, result = [], [], {}
     for name in PAPER_THREATS:
         k = PIDRAY.names.index(name)
         with torch.no_grad():
             fake = quantize(G.synthesis(ws_from_seed(G, list(range(args.n)), args.psi, class_idx=k), noise_mode="const"))
-        fake = fake.permute(0, 2, 3, 1).numpy()
         idx = np.flatnonzero(labels[:, k] > 0)[:args.n]
-        real = data.batch(idx)[0].permute(0, 2, 3, 1).numpy()
-        d_fake, d_real = pair_distance(fake, rng), pair_distance(real, rng)
+        real = data.batch(idx)[0]
+        d_fake, d_real = spread(fake), spread(real)
+        fake, real = fake.permute(0, 2, 3, 1).numpy(), real.permute(0, 2, 3, 1).numpy()
         result[name] = {"samples": d_fake, "training": d_real, "ratio": d_fake / d_real}
         print(f"{name:10s} samples {d_fake:.4f}  training {d_real:.4f}  ratio {d_fake / d_real:.2f}")
         rows.append(list(fake[:args.show]) + list(real[:args.show]))
@@ -70,7 +68,7 @@ def main() -> None:
     save_figure(image_grid(rows, names, title=f"{args.network.name} (psi {args.psi}): {args.show} samples per "
                            f"one-hot class | {args.show} training windows of the class"), args.out)
     write_json_atomic(args.out.with_suffix(".json"), {"network": str(args.network), "psi": args.psi, "n": args.n,
-                                                      "mean_l1_pair_distance": result}, indent=2)
+                                                      "spread": result}, indent=2)
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
 
 
