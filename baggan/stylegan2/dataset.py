@@ -1,9 +1,10 @@
 """Training images for the GAN: a data set in the toolkit's format read as uint8 [C, R, R] tensors, and a
 data order that is a pure function of (seed, step) so that runs resume and shard deterministically.
 
-Order: the global sample at position q = step * batch + j is index perm_e[q mod n] with
-e = q div n and perm_e a permutation drawn from (seed, e). Process `rank` reads only its slice of
-each step's global batch, on a DataLoader whose sampler is the sequence of steps.
+Order: the global sample at position q = step * batch + j is schedule[perm_e[q mod n]] with
+e = q div n, perm_e a permutation drawn from (seed, e) and n = len(schedule); the schedule lists every
+sample once, or several times where `repeat` asks for more of a category. Process `rank` reads only its
+slice of each step's global batch, on a DataLoader whose sampler is the sequence of steps.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from baggan.data.coco import CocoDataset
-from baggan.errors import DataError
+from baggan.errors import ConfigError, DataError
 
 IN_MEMORY_LIMIT = 4 << 30  # bytes of decoded images kept in RAM when `in_memory` is left to auto
 
@@ -35,14 +36,18 @@ def batch_indices(seed: int, n: int, step: int, batch: int) -> np.ndarray:
 
 
 class TrainingImages:
-    """Images of a data set folder (DIR/annotations.json + images/) as uint8 [C, R, R]; x-flip doubles it."""
+    """Images of a data set folder (DIR/annotations.json + images/) as uint8 [C, R, R]; x-flip doubles it.
+    `schedule` lists the sample indices of one epoch (each once, or n times for a category in `repeat`)."""
 
     def __init__(self, root: str | Path, resolution: int, channels: int, xflip: bool = False,
-                 labels: bool = False, in_memory: bool | None = None, progress: bool = True):
+                 labels: bool = False, in_memory: bool | None = None, progress: bool = True,
+                 repeat: dict[str, int] | None = None):
         self.coco = CocoDataset(root)
         self.resolution, self.channels, self.xflip = resolution, channels, xflip
         self.num_files = len(self.coco)
-        self.label_table = self._label_table() if labels else None
+        table = self._label_table()
+        self.label_table = table if labels else None
+        self.schedule = self._schedule(table, repeat or {})
         if in_memory is None:
             in_memory = self.num_files * channels * resolution**2 <= IN_MEMORY_LIMIT
         self.cache: np.ndarray | None = None
@@ -67,6 +72,18 @@ class TrainingImages:
         for ann in self.coco.doc["annotations"]:
             table[row[ann["image_id"]], cat_index[ann["category_id"]]] = 1
         return table
+
+    def _schedule(self, table: np.ndarray, repeat: dict[str, int]) -> np.ndarray:
+        """Sample indices of one epoch: sample i repeated by the largest `repeat` count of its categories."""
+        names = [c["name"] for c in sorted(self.coco.categories, key=lambda c: c["id"])]
+        unknown = sorted(set(repeat) - set(names))
+        if unknown:
+            raise ConfigError(f"data.repeat: {', '.join(unknown)} not among the data set's categories "
+                              f"({', '.join(names)})")
+        counts = np.ones(self.num_files, np.int64)
+        for name, n in repeat.items():
+            counts = np.where(table[:, names.index(name)] > 0, np.maximum(counts, n), counts)
+        return np.repeat(np.arange(len(self)), np.tile(counts, len(self) // self.num_files))
 
     def _decode(self, i: int) -> np.ndarray:
         """File i as uint8 [C, R, R]; DataError naming the file if its size is wrong."""
@@ -111,7 +128,8 @@ class StepBatches(torch.utils.data.Dataset):
         return 1 << 62  # indexed by step, never exhausted
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        indices = batch_indices(self.seed, len(self.images), step, self.batch)[self.start:self.stop]
+        schedule = self.images.schedule
+        indices = schedule[batch_indices(self.seed, len(schedule), step, self.batch)[self.start:self.stop]]
         return self.images.batch(indices)
 
 

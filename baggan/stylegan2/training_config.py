@@ -75,9 +75,14 @@ class DataConfig:
     labels: bool = False  # condition on the multi-hot set of categories in each scan (network.c_dim must match)
     in_memory: bool | None = None  # decode everything once into RAM; null = when it fits in 4 GiB
     workers: int = 2  # data-loader worker processes when streaming from disk
+    # {category name: n}: a scan holding that category is seen n times per epoch (the largest n of its
+    # categories), by D as a real and by G as a label to draw; FID probes still read the data set as it is
+    repeat: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check(self.workers >= 0, "workers", f"must be >= 0, got {self.workers}")
+        bad = {k: v for k, v in self.repeat.items() if not isinstance(v, int) or v < 1}
+        check(not bad, "repeat", f"counts must be integers >= 1, got {bad}")
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,8 @@ class Trainer:
                               f"{self.batch_gpu} (schedule.batch_gpu)")
 
         self.images = TrainingImages(data, self.net_cfg.resolution, self.net_cfg.img_channels, xflip=cfg.data.xflip,
-                                     labels=cfg.data.labels, in_memory=cfg.data.in_memory, progress=self.progress)
+                                     labels=cfg.data.labels, in_memory=cfg.data.in_memory, progress=self.progress,
+                                     repeat=cfg.data.repeat)
         if self.images.c_dim != self.net_cfg.c_dim:
             raise ConfigError(f"network.c_dim: is {self.net_cfg.c_dim} but the data gives labels of length "
                               f"{self.images.c_dim} (data.labels: {cfg.data.labels})")
@@ -217,10 +218,12 @@ class Trainer:
     # One step.
 
     def _fake_labels(self, n: int) -> torch.Tensor | None:
-        """Labels for generated images: those of random training images (None when unconditional)."""
+        """Labels for generated images: those of random training samples of the epoch schedule (None when
+        unconditional)."""
         if not self.images.c_dim:
             return None
-        idx = torch.randint(len(self.images), (n,)).numpy()
+        schedule = self.images.schedule
+        idx = schedule[torch.randint(len(schedule), (n,)).numpy()]
         return self.images.batch(idx)[1].to(self.device)
 
     def _run_phase(self, phase: Phase, phase_id: int, reals: torch.Tensor, real_c: torch.Tensor) -> dict[str, float]:
