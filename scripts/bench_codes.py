@@ -71,15 +71,15 @@ def binary_iou(pred: torch.Tensor, y: torch.Tensor) -> float:
     return float(((pred == 1) & (y == 1)).sum()) / max(float(((pred == 1) | (y == 1)).sum()), 1.0)
 
 
-def probe(xs: list[torch.Tensor], ys: list[torch.Tensor], how: str) -> torch.nn.Module:
-    """A linear threat-vs-background classifier on pixel rows xs [P, C] (labels ys [P]) trained `how`:
+def probe(xs: list[torch.Tensor], ys: list[torch.Tensor], how: str, classes: int = 2) -> torch.nn.Module:
+    """A linear classifier (default threat vs background) on pixel rows xs [P, C] (labels ys [P]) trained `how`:
     adam (the one-shot fit: lr 0.01, betas (0.9, 0.99), 100 steps), adam-std (the same on standardised
     inputs) or lbfgs (standardised, to convergence)."""
     x, y = torch.cat(xs), torch.cat(ys)
     mean, scale = x.mean(0), x.var(0, unbiased=False).add(1e-2 * x.var(0).mean()).rsqrt()
     std = how != "adam"
     torch.manual_seed(0)
-    lin = torch.nn.Linear(x.shape[1], 2)
+    lin = torch.nn.Linear(x.shape[1], classes)
     net = torch.nn.Sequential(lin) if not std else torch.nn.Sequential(_Affine(mean, scale), lin)
     if how == "lbfgs":
         opt = torch.optim.LBFGS(lin.parameters(), lr=1, max_iter=500, history_size=20, line_search_fn="strong_wolfe",

@@ -107,8 +107,13 @@ class FitConfig:
     hidden: int = 128  # width of the hidden layers of MLP-3 / FCN-n on the codes
     datasetgan_members: int = 10  # DatasetGAN ensemble size (Zhang et al.: 10)
     seed: int = 0  # initialisation seed of repetition r is seed + r
+    # segmenters on the codes (mlp1, fcn3, ...) whose input is standardised per channel (hfc.segmenters): the unit
+    # codes vary by ~0.08 per channel, and a linear head trained for a few hundred Adam steps stays near the prior
+    standardize: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        bad = sorted(set(self.standardize) - set(SEGMENTERS))
+        check(not bad, "standardize", f"unknown segmenter(s) {bad}; choose from {list(SEGMENTERS)}")
         check(self.epochs >= 1, "epochs", f"must be ≥ 1, got {self.epochs}")
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         check(self.hidden >= 1, "hidden", f"must be ≥ 1, got {self.hidden}")
