@@ -161,3 +161,22 @@ def test_quickstart_windows_option_errors_are_one_line(tmp_path):
         r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp_path / "o"), "--config", str(path)])
         assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output, r.output
         assert len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_a_conditional_generator_draws_its_labels_among_its_classes():
+    import dataclasses
+
+    from baggan.stylegan2 import StyleGANFeatureGenerator
+    from baggan.stylegan2.latents import map_z
+
+    G = build_generator(dataclasses.replace(TINY, c_dim=len(PIDRAY.names))).eval()
+    gen = StyleGANFeatureGenerator(G, classes=[2, 7])
+    labels = [int(gen.draw(1, s)[1][0]) for s in range(40)]
+    assert set(labels) == {2, 7}
+    z, idx = gen.draw(3, 5)
+    c = torch.nn.functional.one_hot(torch.from_numpy(idx).long(), G.c_dim)
+    assert torch.equal(gen.sample_ws(3, 0.7, 5), map_z(G, z, 0.7, c))
+    rng = np.random.RandomState(3)  # default: any of the c_dim classes, drawn after z as before
+    z0, c0 = rng.randn(4, G.z_dim), rng.randint(G.c_dim, size=4)
+    z1, c1 = StyleGANFeatureGenerator(G).draw(4, 3)
+    assert np.array_equal(z0, z1) and np.array_equal(c0, c1)
