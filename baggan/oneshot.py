@@ -113,10 +113,11 @@ def generated_sample(gen: StyleGANFeatureGenerator, ws: torch.Tensor, mask: np.n
 
 def projected_sample(
     gen: StyleGANFeatureGenerator, scan: np.ndarray, mask: np.ndarray, source: str, mask_path: str, cfg: ProjectorConfig,
-    D: Discriminator | None = None, progress: bool = True,
+    D: Discriminator | None = None, progress: bool = True, c: torch.Tensor | None = None,
 ) -> AnnotatedSample:
-    """A real scan projected into W+ (and noise); its features are those of the projection, rendered with its noise."""
-    result = project(gen.G, scan, cfg, D=D, progress=progress)
+    """A real scan projected into W+ (and noise); its features are those of the projection, rendered with its noise.
+    `c` [c_dim]: the scan's label for a conditional generator (the projection starts from that label's mean w)."""
+    result = project(gen.G, scan, cfg, D=D, progress=progress, c=c)
     projected = StyleGANFeatureGenerator(result.generator(gen.G), noise_mode="const")
     sample = generated_sample(projected, result.ws, mask, source, mask_path)
     sample.projection = result
@@ -376,4 +377,35 @@ def annotate_grid(path: Path, images: Sequence[np.ndarray], labels: Sequence[np.
     _legend(fig, label_set, categories)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    _save(fig, path)
+
+
+def outline_sheet(path: Path, targets: Sequence[np.ndarray], projections: Sequence[np.ndarray],
+                  exact: Sequence[np.ndarray], preds: Sequence[np.ndarray], captions: Sequence[str],
+                  label_set: LabelSet, title: str, cols: int = 4, scale: int = 4) -> None:
+    """Grid of (scan with its exact outline in green | projection with the predicted outline in red), `cols` pairs
+    per row; each predicted region is named by its category."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from baggan.data.xray.preview import outline
+
+    def names(lab: np.ndarray) -> str:
+        return ", ".join(label_set.names[c - 1] for c in np.unique(lab) if 0 < c != IGNORE) or "none"
+
+    cols = min(cols, len(targets))
+    rows = -(-len(targets) // cols)
+    fig, axes = plt.subplots(rows, 2 * cols, figsize=(2.0 * 2 * cols, 2.4 * rows + 0.5), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, (t, p, m, pr, cap) in enumerate(zip(targets, projections, exact, preds, captions)):
+        a, b = axes[k // cols, 2 * (k % cols)], axes[k // cols, 2 * (k % cols) + 1]
+        a.imshow(outline(rgb(t), np.where(m == IGNORE, 0, m), (0, 200, 0), scale))
+        a.set_title(f"{cap}\nexact: {names(m)}", fontsize=7, color="darkgreen")
+        b.imshow(outline(rgb(p), pr, (230, 0, 0), scale))
+        b.set_title(f"predicted: {names(pr)}", fontsize=7, color="darkred")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     _save(fig, path)

@@ -1,12 +1,18 @@
-"""The quick-start: the whole chain on the built-in simulator, no downloads, about ten minutes on a 2-core CPU.
+"""The quick-start: the whole chain on the built-in simulator, no downloads, under ten minutes on a 2-core CPU.
+
+Two kinds of scans: with `windows:` (a simulator config with a `window:` block, the default config's choice)
+threat windows, as the shipped threat-window generator was trained on; without it whole bags (the whole-bag
+generator, configs/quickstart-bags.yaml). A conditional generator gets each scan's own label wherever a scan
+is projected, and draws its samples' labels among the threat categories.
 
 Stages, each resumable (a finished stage is skipped when the command runs again with the same OUTDIR, generator
 and config; OUTDIR/run.json records them, and a folder of another run is refused):
   1. hfc      train the HFC encoder (SwAV hidden-feature clustering) of the shipped X-ray generator;
-  2. example  render ONE annotated simulator scan (exact threat mask), project it into the generator's W+,
-              and fit the one-shot segmenter on the HFC codes of the projection;
-  3. eval     score the segmenter on held-out simulator scans (projected the same way) against their exact
-              masks: per-category IoU, mIoU, projection PSNR/SSIM;
+  2. example  render the annotated example(s) with exact threat masks — ONE whole-bag scan showing the most
+              categories, or ONE threat window per category — project them into the generator's W+, and fit
+              the one-shot segmenter on the HFC codes of the projections;
+  3. eval     score the segmenter on held-out simulator scans or windows (projected the same way) against their
+              exact masks: per-category IoU, mIoU, projection PSNR/SSIM;
   4. coco     synthesise N annotated scans (COCO, sharded) with generator + encoder + segmenter;
   5. report   OUTDIR/report.md with the timings, the scores and the pictures.
 """
@@ -32,10 +38,11 @@ STAGES = ("hfc", "example", "eval", "coco", "report")
 
 @dataclass(frozen=True)
 class ExampleConfig:
-    """How the ONE annotated scan is chosen: the candidate showing the most threat categories."""
+    """How the annotated example is chosen: the whole-bag candidate showing the most threat categories, or (windows)
+    the first candidate window of each category."""
 
-    candidates: int = 100  # simulator scans looked at
-    max_threats: int = 3  # threats per simulated bag
+    candidates: int = 100  # simulator scans (windows) looked at
+    max_threats: int = 3  # threats per simulated bag (whole bags only)
     min_pixels: int = 12  # a threat counts if it covers at least this many pixels
     seed: int = 0  # base seed of the simulator streams
 
@@ -82,6 +89,7 @@ class QuickstartConfig:
     """configs/quickstart.yaml."""
 
     network: str = "checkpoints/xraysim-64.pt"  # relative paths are relative to the repository
+    windows: str | None = None  # simulator config with a window: block: threat windows instead of whole bags
     hfc: str = "configs/hfc/xray.yaml"
     hfc_epochs: int | None = None  # override of the HFC config's epochs
     categories: list[str] = field(default_factory=lambda: ["Hammer", "HandCuffs", "Pliers", "Powerbank", "Wrench"])
@@ -175,6 +183,7 @@ class Quickstart:
     def __init__(self, cfg: QuickstartConfig, outdir: str | Path, device: torch.device,
                  network: str | Path | None = None, progress: bool = True, echo: Callable[[str], None] = print):
         from baggan.data.labelsets import PIDRAY
+        from baggan.evaluate.oneshot import load_windows
         from baggan.evaluate.oneshot_data import SimScans
         from baggan.stylegan2 import load_feature_generator
         from hfc.names import SEGMENTERS
@@ -187,12 +196,20 @@ class Quickstart:
         if cfg.fit.segmenter not in SEGMENTERS:
             raise ConfigError(f"fit.segmenter: unknown segmenter {cfg.fit.segmenter!r}")
         self.label_set = PIDRAY
-        for c in cfg.categories:
-            PIDRAY.id_of(c)  # a UserError naming an unknown category
+        ids = [PIDRAY.id_of(c) for c in cfg.categories]  # a UserError naming an unknown category
+        self.windows = load_windows(repo_path(cfg.windows), "windows") if cfg.windows else None
+        if self.windows is not None:
+            sim = {PIDRAY.id_of(c) for c in self.windows.threat_classes}
+            missing = [c for c, i in zip(cfg.categories, ids) if i not in sim]
+            if missing:
+                raise ConfigError(f"categories: {', '.join(missing)} never appear in the windows of {cfg.windows} "
+                                  f"(its threat_classes: {', '.join(self.windows.threat_classes)})")
         self.gen = load_feature_generator(self.network, device)
+        if self.gen.G.c_dim == len(PIDRAY.names):  # labelled with PIDRay's categories: draw the threat ones
+            self.gen.classes = [i - 1 for i in ids]
         self.size = self.gen.img_resolution
         self.scans = SimScans(cfg.categories, self.size, cfg.example.max_threats, cfg.example.min_pixels,
-                              cfg.example.seed)
+                              cfg.example.seed, self.windows)
         self.timings = Timings(self.outdir / "timings.json")
 
     # ------------------------------------------------------------------------------------------------ stages
@@ -205,31 +222,50 @@ class Quickstart:
         save_config(self.outdir / "hfc" / "config.yaml", self.hfc_cfg)
         return train_hfc(self.gen, self.hfc_cfg, self.outdir / "hfc", progress=self.progress)
 
+    @property
+    def unit(self) -> str:
+        """What one scan is: "window" or "scan"."""
+        return "window" if self.windows is not None else "scan"
+
     def _project(self, scan, source: str, mask_path: str = "simulator (exact)"):
-        """An AnnotatedSample of a simulator scan: its W+ projection and its exact mask (saved at `mask_path`)."""
+        """An AnnotatedSample of a simulator scan: its W+ projection (from its own label's mean w, for a conditional
+        generator) and its exact mask (saved at `mask_path`)."""
         from baggan.oneshot import projected_sample
         from baggan.stylegan2.projector import ProjectorConfig
 
         pcfg = ProjectorConfig(steps=self.cfg.projector_steps, seed=0)
-        return projected_sample(self.gen, scan.image, scan.label, source, mask_path, pcfg, progress=False)
+        return projected_sample(self.gen, scan.image, scan.label, source, mask_path, pcfg, progress=False,
+                                c=scan.condition() if self.gen.G.c_dim else None)
+
+    def examples(self) -> list:
+        """The annotated example scans: ONE whole-bag scan, or ONE threat window per category."""
+        if self.windows is None:
+            return [choose_example(self.scans, self.cfg)]
+        return self.scans.annotated_sets(0, [1], "per_category", self.cfg.example.candidates)[1]
 
     def fit_example(self, encoder) -> None:
-        """Stage 2: ONE annotated simulator scan → projection → fitted segmenter (segmenter.pt, fit.png)."""
+        """Stage 2: the annotated example(s) → projections → fitted segmenter (segmenter.pt, fit.png)."""
+        from tqdm.auto import tqdm
+
         from baggan.io import write_image_atomic
         from baggan.oneshot import fit_and_save
         from hfc.config import OneShotConfig
 
-        scan = choose_example(self.scans, self.cfg)
-        names = ", ".join(self.label_set.names[c - 1] for c in scan.categories())
-        self.echo(f"the one annotated example: simulator scan {scan.seed} ({names}); projecting it")
+        scans = self.examples()
+        shown = ", ".join(f"{s.seed} ({', '.join(self.label_set.names[c - 1] for c in s.categories())})"
+                          for s in scans)
+        self.echo(f"the annotated example{'s' * (len(scans) > 1)}: simulator {self.unit} {shown}; projecting")
         d = self.outdir / "example"
-        write_image_atomic(d / "scan.png", scan.image)
-        write_image_atomic(d / "mask.png", scan.label.astype(np.uint8))
-        sample = self._project(scan, f"scan {scan.seed}", str(d / "mask.png"))
+        samples = []
+        for k, scan in enumerate(tqdm(scans, desc="example (projecting)", disable=not self.progress)):
+            stem = "" if len(scans) == 1 else f"-{k}"
+            write_image_atomic(d / f"scan{stem}.png", scan.image)
+            write_image_atomic(d / f"mask{stem}.png", scan.label.astype(np.uint8))
+            samples.append(self._project(scan, f"{self.unit} {scan.seed}", str(d / f"mask{stem}.png")))
         f = self.cfg.fit
         ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0)
         title = f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {{loss:.4f}}"
-        fit_and_save(d / "segmenter.pt", "swav", self.gen, encoder, [sample], ocfg, self.label_set, self.network,
+        fit_and_save(d / "segmenter.pt", "swav", self.gen, encoder, samples, ocfg, self.label_set, self.network,
                      self.outdir / "hfc" / "encoder.pt", title=title, sheet=d / "fit.png",
                      progress=self.progress)  # segmenter.pt, written last, marks the stage done
 
@@ -239,7 +275,7 @@ class Quickstart:
 
         from baggan.evaluate.oneshot_data import SimScans
         from baggan.io import write_json_atomic
-        from baggan.oneshot import fit_sheet, predict_categories
+        from baggan.oneshot import outline_sheet, predict_categories
         from hfc.checkpoint import load_module
         from hfc.features import PixelEncoder
         from hfc.oneshot import load_classifier
@@ -248,25 +284,27 @@ class Quickstart:
         model = load_classifier(self.outdir / "example" / "segmenter.pt", encoder, self.device)
         table = [int(c) for c in model.segmenter.meta["class_to_category"]]
         learned = [self.label_set.names[c - 1] for c in table[1:]]
-        # Test scans hold only the categories the example shows: the others were never annotated.
+        # Test scans hold only the categories the example shows (the others were never annotated); a window holds
+        # one threat, so there a category the examples miss is background.
         t = self.cfg.test
-        scans = SimScans(learned, self.size, self.cfg.example.max_threats, self.cfg.example.min_pixels,
-                         self.cfg.example.seed).test_scans(t.threat, t.clean)
+        sims = self.scans if self.windows is not None else SimScans(
+            learned, self.size, self.cfg.example.max_threats, self.cfg.example.min_pixels, self.cfg.example.seed)
+        scans = sims.test_scans(t.threat, t.clean)
         samples, preds = [], []
-        for scan in tqdm(scans, desc="held-out scans (projecting)", disable=not self.progress):
+        for scan in tqdm(scans, desc=f"held-out {self.unit}s (projecting)", disable=not self.progress):
             scan.label = np.where(np.isin(scan.label, table), scan.label, 0)
-            s = self._project(scan, f"{scan.kind} scan {scan.seed}")
+            s = self._project(scan, f"{scan.kind} {self.unit} {scan.seed}")
             samples.append(s)
             preds.append(predict_categories(model, s, table, self.size))
         scores = _score(samples, preds, table)
         scores.update(categories=["background", *learned], test_scans=[[s.kind, s.seed] for s in scans],
                       projection_psnr=float(np.mean([s.projection.psnr for s in samples])),
                       projection_ssim=float(np.mean([s.projection.ssim for s in samples])))
-        shown = samples[:6]
-        fit_sheet(self.outdir / "eval" / "heldout.png", shown, preds[:6],
-                  [_score([s], [p], table)["miou"] for s, p in zip(shown, preds[:6])], self.label_set,
-                  f"held-out simulator scans: exact mask vs one-shot prediction (mIoU over all "
-                  f"{len(samples)} scans {scores['miou']:.3f})")
+        captions = [f"{s.source}, IoU {_caption_iou(_score([s], [p], table)['miou'])}" for s, p in zip(samples, preds)]
+        outline_sheet(self.outdir / "eval" / "heldout.png", [s.projection.target for s in samples],
+                      [s.image for s in samples], [s.mask for s in samples], preds, captions, self.label_set,
+                      f"held-out simulator {self.unit}s: exact outline (green, on the {self.unit}) vs one-shot "
+                      f"prediction (red, on its projection); mIoU over all {len(samples)}: {scores['miou']:.3f}")
         write_json_atomic(self.outdir / "eval" / "scores.json", scores, indent=1)
         return scores
 
@@ -276,7 +314,7 @@ class Quickstart:
         from baggan.synth.build import load_annotator
 
         w = load_annotator(self.network, self.outdir / "hfc" / "encoder.pt", self.outdir / "example" / "segmenter.pt",
-                           self.device)
+                           self.device)  # a conditional generator draws the segmenter's categories as labels
         o = self.cfg.synth
         settings = SynthSettings(n=o.n, shard_size=o.shard_size, seed=o.seed, psi=o.psi, batch=o.batch,
                                  min_area=o.min_area)
@@ -336,31 +374,46 @@ class Quickstart:
         return self.timings.run("report", lambda: write_report(self, scores))
 
 
+def _caption_iou(v: float) -> str:
+    """A per-scan IoU for a caption ("n/a" where the scan holds no threat and none was predicted)."""
+    return "n/a" if np.isnan(v) else f"{v:.2f}"
+
+
 def _complete(coco_dir: Path) -> bool:
     """Whether a synthesised data set in coco_dir is finished."""
     index = coco_dir / "index.json"
     return index.is_file() and bool(json.loads(index.read_text()).get("complete"))
 
 
-def _synth_grid(q: Quickstart, n: int = 16) -> tuple[int, dict]:
-    """grid.png of the first n synthesised scans with their masks; (images, totals of the data set)."""
+def _synth_grid(q: Quickstart, rows: int = 4) -> tuple[int, dict, dict[str, int]]:
+    """grid.png of synthesised scans with their masks: the first 4 x `rows`, or for a conditional generator one
+    column per label drawn (round robin over the labels); (images shown, totals of the data set, scans per label)."""
     from baggan.data.coco import CocoDataset, dataset_dirs
     from baggan.oneshot import annotate_grid, rgb
+    from baggan.stylegan2 import StyleGANFeatureGenerator
 
-    images, labels, captions = [], [], []
-    for d in dataset_dirs(q.outdir / "coco"):
-        ds = CocoDataset(d)
-        for i in range(min(len(ds), n - len(images))):
-            images.append(rgb(ds.read_image(i)))
-            labels.append(ds.read_label(i))
-            captions.append(f"{d.name} #{i}")
-        if len(images) >= n:
-            break
     index = json.loads((q.outdir / "coco" / "index.json").read_text())
     table = index["settings"]["class_to_category"]
-    annotate_grid(q.outdir / "grid.png", images, labels, captions, q.label_set, table[1:],
-                  "synthesised scans: generator image | one-shot annotation", cols=4)
-    return len(images), index["totals"]
+    drawn = (index["settings"].get("inputs") or {}).get("labels")  # class indices of a conditional generator
+    entries = [(ds, i, rec) for ds in map(CocoDataset, dataset_dirs(q.outdir / "coco")) for i, rec in
+               enumerate(ds.images)]
+    per_label: dict[str, int] = {}
+    if drawn:
+        gen = StyleGANFeatureGenerator(q.gen.G, classes=drawn)
+        by_label: dict[int, list] = {c: [] for c in drawn}
+        for ds, i, rec in entries:
+            c = int(gen.draw(1, rec["z_seed"])[1][0])
+            by_label[c].append((ds, i, f"label {q.label_set.names[c]}"))
+        per_label = {q.label_set.names[c]: len(v) for c, v in by_label.items()}
+        order = [col[r] for r in range(rows) for col in by_label.values() if r < len(col)]
+        cols = len(drawn)
+    else:
+        cols = 4
+        order = [(ds, i, f"{ds.root.name} #{i}") for ds, i, _ in entries[:cols * rows]]
+    annotate_grid(q.outdir / "grid.png", [rgb(ds.read_image(i)) for ds, i, _ in order],
+                  [ds.read_label(i) for ds, i, _ in order], [c for *_, c in order], q.label_set, table[1:],
+                  f"synthesised {q.unit}s: generator image | one-shot annotation", cols=cols)
+    return len(order), index["totals"], per_label
 
 
 def next_commands(out: Path, network: str | Path) -> list[list[str]]:
@@ -378,39 +431,51 @@ def write_report(q: Quickstart, scores: dict) -> Path:
     from baggan.io import write_json_atomic, write_text_atomic
 
     out = q.outdir
-    _, totals = _synth_grid(q)
+    _, totals, per_label = _synth_grid(q)
     seg_meta = _segmenter_meta(out)
     t = q.timings.data
     coco_s = t.get("coco", {}).get("wall_s")
-    rate = f"{q.cfg.synth.n / coco_s:.2f} annotated scans/s" if coco_s else "n/a"
+    rate = f"{q.cfg.synth.n / coco_s:.2f} annotated {q.unit}s/s" if coco_s else "n/a"
+    unit, n_ex = q.unit, len(seg_meta["samples"])
+    what = (f"ONE simulator {unit} per threat category ({n_ex} {unit}s, one-shot per class)" if q.windows is not None
+            else f"ONE simulator scan, with {', '.join(seg_meta['categories'])}")
     md = ["# BagGAN quick-start report", "",
-          f"Generator `{q.network}` ({q.size}x{q.size}); HFC config `{q.cfg.hfc}` "
-          f"({q.hfc_cfg.epochs} epochs, D = {q.hfc_cfg.dim}); {platform.processor() or platform.machine()}, "
+          f"Generator `{q.network}` ({q.size}x{q.size}"
+          f"{', conditional: each projection starts from its label' if q.gen.G.c_dim else ''}); "
+          f"{'threat windows of `' + str(q.cfg.windows) + '`' if q.windows is not None else 'whole-bag scans'}; "
+          f"HFC config `{q.cfg.hfc}` ({q.hfc_cfg.epochs} epochs, D = {q.hfc_cfg.dim}); projector "
+          f"{q.cfg.projector_steps} steps; {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, device {q.device}.", "",
           "| stage | wall s | CPU s |", "|---|---:|---:|"]
     md += [f"| {s} | {t[s]['wall_s']:.1f} | {t[s]['cpu_s']:.1f} |" for s in STAGES if s in t]
-    md += ["", "## The one annotated example", "",
-           f"Simulator scan with {', '.join(seg_meta['categories'])}, projected into W+ "
-           f"(PSNR {seg_meta['projection_psnr'][0]:.2f} dB, SSIM {seg_meta['projection_ssim'][0]:.3f}); "
-           f"segmenter swav + {seg_meta['segmenter']}, IoU on the example itself {seg_meta['training_iou'][0]:.3f}.",
-           "", "![fit](example/fit.png)", "",
-           "## Held-out simulator scans (exact masks)", "",
-           f"{len(scores['test_scans'])} scans projected into W+ (mean PSNR {scores['projection_psnr']:.2f} dB, "
+    md += ["", "## The annotated example" + "s" * (n_ex > 1), "",
+           f"{what}, with the simulator's exact mask, projected into W+; segmenter swav + {seg_meta['segmenter']} "
+           f"fitted on {'them' if n_ex > 1 else 'it'}. Rows of the picture: target | projection | annotation | fit.",
+           "", "| example | PSNR dB | SSIM | IoU of the fit on it |", "|---|---:|---:|---:|"]
+    md += [f"| {src} | {p:.2f} | {ss:.3f} | {iou:.3f} |" for src, p, ss, iou in
+           zip(seg_meta["samples"], seg_meta["projection_psnr"], seg_meta["projection_ssim"], seg_meta["training_iou"])]
+    md += ["", "![fit](example/fit.png)", "",
+           f"## Held-out simulator {unit}s (exact masks)", "",
+           f"{len(scores['test_scans'])} {unit}s ({sum(k == 'threat' for k, _ in scores['test_scans'])} with a "
+           f"threat, the others without) projected into W+ (mean PSNR {scores['projection_psnr']:.2f} dB, "
            f"SSIM {scores['projection_ssim']:.3f}), annotated by the segmenter, compared with the simulator's "
            f"exact masks. mIoU over threat categories **{scores['miou']:.3f}**, pixel accuracy "
            f"{scores['pixel_accuracy']:.3f}.", "", "| category | IoU |", "|---|---:|"]
     md += [f"| {c} | {'n/a' if v is None else f'{v:.3f}'} |" for c, v in zip(scores["categories"], scores["iou"])]
-    md += ["", "![held-out](eval/heldout.png)", "", "## Synthesised data set", "",
-           f"`{out / 'coco'}`: {totals['images']} scans, {totals['annotations']} instances "
+    labels = (f" Labels drawn (uniformly from each z seed): "
+              f"{', '.join(f'{k} {v}' for k, v in per_label.items())}." if per_label else "")
+    md += ["", "Green: the exact outline on the target; red: the predicted one on the projection the segmenter saw.",
+           "", "![held-out](eval/heldout.png)", "", "## Synthesised data set", "",
+           f"`{out / 'coco'}`: {totals['images']} {unit}s, {totals['annotations']} instances "
            f"({', '.join(f'{k} {v}' for k, v in sorted(totals['instances_per_category'].items())) or 'none'}); "
-           f"{rate} end to end on this machine.", "", "![grid](grid.png)", "",
+           f"{rate} end to end on this machine.{labels}", "", "![grid](grid.png)", "",
            "## Next", ""]
     view, check, more = (" ".join(c) for c in next_commands(out, q.network))
     md += [f"- Look at it: `{view}`; check it: `{check}`.", f"- More scans: `{more}`.",
            "- Your own generator and data: docs/training.md, docs/oneshot.md, docs/synthesis.md, docs/evaluation.md."]
     write_text_atomic(out / "report.md", "\n".join(md) + "\n")
     write_json_atomic(out / "summary.json", {"config": asdict(q.cfg), "network": str(q.network), "scores": scores,
-                                             "timings": t, "totals": totals,
+                                             "timings": t, "totals": totals, "labels_drawn": per_label,
                                              "annotated_scans_per_s": q.cfg.synth.n / coco_s if coco_s else None},
                       indent=1)
     return out / "report.md"

@@ -205,7 +205,8 @@ def one_shot_fits(gen, encoder, scans: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--network", default=None, help="generator (default: the quick-start config's)")
-    ap.add_argument("--config", default=None, help="quick-start config (default configs/quickstart.yaml)")
+    ap.add_argument("--config", default=str(ROOT / "configs" / "quickstart-bags.yaml"),
+                    help="whole-bag quick-start config (default configs/quickstart-bags.yaml)")
     ap.add_argument("--heldout", type=int, default=12, help="held-out threat scans")
     ap.add_argument("--workdir", default="runs/bench-codes")
     ap.add_argument("--threads", type=int, default=1)

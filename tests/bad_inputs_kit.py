@@ -176,6 +176,10 @@ def build_kit(root: Path) -> dict[str, Path]:
                                                                           root / "sim_no_window.yaml")):
         (root / f"{name}.yaml").write_text(tiny.replace("scans:\n", f"scans:\n  sim: {sim}\n"))
         kit[f"{name}_yaml"] = root / f"{name}.yaml"
+    for name, sim in (("qs_windows_missing", root / "no-such-sim.yaml"), ("qs_windows_no_window",
+                                                                         root / "sim_no_window.yaml")):
+        (root / f"{name}.yaml").write_text(f"windows: {sim}\n")
+        kit[f"{name}_yaml"] = root / f"{name}.yaml"
 
     # data sets: a good one, one with other categories, one of a single image, damaged copies
     kit["coco"] = write_coco(root / "coco")

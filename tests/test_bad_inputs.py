@@ -280,6 +280,8 @@ CASES = [
     ("quickstart --outdir {out} --config {unknown_key_yaml}", 2, "no_such_key"),
     ("quickstart --outdir {out} --network {garbage_pt}", 2, "garbage.pt"),
     ("quickstart --outdir {out} --network {missing}", 2, "not found"),
+    ("quickstart --outdir {out} --config {qs_windows_missing_yaml}", 2, "windows:"),
+    ("quickstart --outdir {out} --config {qs_windows_no_window_yaml}", 2, "no window"),
 ]
 
 

@@ -100,3 +100,83 @@ def test_default_config_loads_and_points_at_the_shipped_files():
 def test_zero_hfc_epochs_is_refused_naming_the_key(tmp_path):
     r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp_path / "o"), "--hfc-epochs", "0"])
     assert r.exit_code == 2 and "epochs" in r.output and "Traceback" not in r.output
+
+
+TINY_WINDOWS = "threat_classes: [Hammer, Wrench]\nmax_threats: 1\nclutter_min: 0\nclutter_max: 1\nsmall_parts_max: 0\n" \
+               "window: {share: [0.6, 0.9], negatives: 0.1}\n"
+
+
+@pytest.fixture(scope="module")
+def windows_run(tmp_path_factory):
+    """One tiny quick-start on threat windows with a conditional generator: (outdir, config dict, CliRunner result)."""
+    import dataclasses
+
+    tmp = tmp_path_factory.mktemp("qs-windows")
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY, c_dim=len(PIDRAY.names))
+    net = tmp / "g.pt"
+    save_network(net, {"G_ema": build_generator(cfg).eval()}, cfg)
+    (tmp / "windows.yaml").write_text(TINY_WINDOWS)
+    qs = {"network": str(net), "windows": str(tmp / "windows.yaml"), "hfc": str(ROOT / "configs/hfc/tiny.yaml"),
+          "hfc_epochs": 2, "projector_steps": 3, "categories": ["Hammer", "Wrench"],
+          "example": {"candidates": 40, "min_pixels": 2}, "fit": {"segmenter": "mlp1", "hidden": 8, "epochs": 3},
+          "test": {"threat": 3, "clean": 1}, "synth": {"n": 6, "shard_size": 3, "batch": 2, "min_area": 0},
+          "threads": 1}
+    path = tmp / "qs.yaml"
+    path.write_text(yaml.safe_dump(qs))
+    result = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp / "out"), "--config", str(path)])
+    return tmp / "out", qs, result
+
+
+def test_quickstart_on_windows_annotates_one_window_per_class(windows_run):
+    out, qs, r = windows_run
+    assert r.exit_code == 0, r.output
+    for f in ("example/fit.png", "example/scan-0.png", "example/mask-1.png", "eval/heldout.png", "grid.png",
+              "report.md"):
+        assert (out / f).is_file(), f
+    ids = sorted(PIDRAY.id_of(c) for c in qs["categories"])
+    shown = [sorted(set(np.unique(__import__("cv2").imread(str(out / f"example/mask-{k}.png"), 0)).tolist()) - {0})
+             for k in range(2)]
+    assert sorted(c for s in shown for c in s) == ids  # ONE window per category, one threat each
+    scores = json.loads((out / "eval/scores.json").read_text())
+    assert [k for k, _ in scores["test_scans"]] == ["threat"] * 3 + ["clean"]
+    assert scores["categories"] == ["background", "Hammer", "Wrench"]
+    assert 0.0 <= scores["miou"] <= 1.0 and all(v is None or 0.0 <= v <= 1.0 for v in scores["iou"])
+    index = json.loads((out / "coco/index.json").read_text())
+    assert index["totals"]["images"] == 6 and sorted(index["settings"]["inputs"]["labels"]) == [i - 1 for i in ids]
+    summary = json.loads((out / "summary.json").read_text())
+    assert sum(summary["labels_drawn"].values()) == 6 and set(summary["labels_drawn"]) <= set(qs["categories"])
+    report = (out / "report.md").read_text()
+    assert "ONE simulator window per threat category" in report and f"{scores['miou']:.3f}" in report
+    assert "![held-out](eval/heldout.png)" in report
+
+
+def test_quickstart_windows_option_errors_are_one_line(tmp_path):
+    (tmp_path / "bags.yaml").write_text("threat_rate: 0.5\n")
+    (tmp_path / "knives.yaml").write_text(TINY_WINDOWS.replace("[Hammer, Wrench]", "[Knife]"))
+    for sim, words in ((tmp_path / "none.yaml", "simulator config not found"), (tmp_path / "bags.yaml", "no window"),
+                      (tmp_path / "knives.yaml", "never appear in the windows")):
+        path = tmp_path / "qs.yaml"
+        path.write_text(yaml.safe_dump({"windows": str(sim), "categories": ["Hammer"]}))
+        r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp_path / "o"), "--config", str(path)])
+        assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_a_conditional_generator_draws_its_labels_among_its_classes():
+    import dataclasses
+
+    from baggan.stylegan2 import StyleGANFeatureGenerator
+    from baggan.stylegan2.latents import map_z
+
+    G = build_generator(dataclasses.replace(TINY, c_dim=len(PIDRAY.names))).eval()
+    gen = StyleGANFeatureGenerator(G, classes=[2, 7])
+    labels = [int(gen.draw(1, s)[1][0]) for s in range(40)]
+    assert set(labels) == {2, 7}
+    z, idx = gen.draw(3, 5)
+    c = torch.nn.functional.one_hot(torch.from_numpy(idx).long(), G.c_dim)
+    assert torch.equal(gen.sample_ws(3, 0.7, 5), map_z(G, z, 0.7, c))
+    rng = np.random.RandomState(3)  # default: any of the c_dim classes, drawn after z as before
+    z0, c0 = rng.randn(4, G.z_dim), rng.randint(G.c_dim, size=4)
+    z1, c1 = StyleGANFeatureGenerator(G).draw(4, 3)
+    assert np.array_equal(z0, z1) and np.array_equal(c0, c1)

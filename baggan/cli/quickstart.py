@@ -1,4 +1,4 @@
-"""`baggan quickstart`: the whole chain on the built-in simulator (baggan/quickstart.py)."""
+"""`baggan quickstart`: the whole chain on the built-in simulator's threat windows (baggan/quickstart.py)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from baggan.cli.params import device_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Quick-start YAML [default: configs/quickstart.yaml].")
 @click.option("--network", type=click.Path(dir_okay=False, path_type=Path),
-              help="Generator file instead of the config's (the shipped simulator generator).")
+              help="Generator file instead of the config's (the shipped threat-window generator).")
 @click.option("--n", "n", type=click.IntRange(min=1), help="Annotated scans to synthesise (overrides synth.n).")
 @click.option("--hfc-epochs", type=click.IntRange(min=1), help="HFC training epochs (overrides hfc_epochs).")
 @device_option
 def quickstart_cmd(outdir: Path, config_path: Path | None, network: Path | None, n: int | None,
                    hfc_epochs: int | None, device: str) -> None:
-    """Train HFC on the shipped generator, fit a segmenter from ONE annotated simulator scan, score it on
-    held-out scans with exact masks, synthesise an annotated COCO data set, and write OUTDIR/report.md."""
+    """Train HFC on the shipped generator, fit a segmenter from ONE annotated simulator window per threat
+    category (or ONE whole-bag scan), score it on held-out windows with exact masks, synthesise an annotated COCO
+    data set, and write OUTDIR/report.md."""
     import dataclasses
 
     from baggan.device import resolve_device

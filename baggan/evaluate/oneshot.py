@@ -53,20 +53,21 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def load_windows(path: str | Path) -> SimConfig:
-    """The simulator config of `scans.sim`; ConfigError if it is missing, invalid or has no `window:` block."""
+def load_windows(path: str | Path, key: str = "scans.sim") -> SimConfig:
+    """The simulator config of `scans.sim` (or the config key `key`); ConfigError naming the key if it is missing,
+    invalid or has no `window:` block."""
     from baggan.config import load_config
     from baggan.data.xraysim import SimConfig
 
     if not Path(path).is_file():
-        raise ConfigError(f"scans.sim: {path}: simulator config not found")
+        raise ConfigError(f"{key}: {path}: simulator config not found")
     try:
         sim = load_config(path, SimConfig)
     except ConfigError as e:
-        raise ConfigError(f"scans.sim: {e}") from None
+        raise ConfigError(f"{key}: {e}") from None
     if sim.window is None:
-        raise ConfigError(f"scans.sim: {path} has no window: block (the protocol draws threat windows from it; "
-                          "null for whole bags)")
+        raise ConfigError(f"{key}: {path} has no window: block (threat windows are drawn from it; null for whole "
+                          "bags)")
     return sim
 
 

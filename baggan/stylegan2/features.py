@@ -6,6 +6,7 @@ synthesis pass itself (no hooks).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -18,15 +19,20 @@ from hfc.generator import FeatureLayer
 
 class StyleGANFeatureGenerator:
     """hfc.generator.FeatureGenerator for a StyleGAN2 `Generator` (conditional ones render `class_idx`,
-    or a class drawn from the seed if None)."""
+    or a class drawn from the seed if None: one of `classes`, default all c_dim)."""
 
-    def __init__(self, G: Generator, noise_mode: NoiseMode = "const", class_idx: int | None = None):
+    def __init__(self, G: Generator, noise_mode: NoiseMode = "const", class_idx: int | None = None,
+                 classes: Sequence[int] | None = None):
         assert noise_mode in ("random", "const", "none"), f"noise_mode {noise_mode!r}"
-        if class_idx is not None and not 0 <= class_idx < max(G.c_dim, 1):
-            raise UserError(f"class index {class_idx} is out of range for a generator with {G.c_dim} classes")
+        for c in [class_idx] if class_idx is not None else list(classes or []):
+            if not 0 <= c < max(G.c_dim, 1):
+                raise UserError(f"class index {c} is out of range for a generator with {G.c_dim} classes")
+        if classes is not None and not classes:
+            raise UserError("classes: a conditional generator needs at least one class to draw from")
         self.G = G
         self.noise_mode = noise_mode
         self.class_idx = class_idx
+        self.classes = list(classes) if classes is not None else list(range(G.c_dim))
         self.w_dim, self.num_ws = G.w_dim, G.num_ws
         self.img_resolution, self.img_channels = G.img_resolution, G.img_channels
         self._layers = tuple(FeatureLayer(name, layer.out_channels, layer.resolution, w_index)
@@ -45,14 +51,19 @@ class StyleGANFeatureGenerator:
     def sample_ws(self, n: int, psi: float = 1.0, seed: int | None = None) -> torch.Tensor:
         """n latents z ~ N(0, I) → W+ with truncation psi; z = RandomState(seed).randn(n, z_dim), so
         `sample_ws(1, psi, s)` is the scan `baggan generate --seeds s` renders (the official convention)."""
+        z, idx = self.draw(n, seed)
+        c = None if idx is None else torch.nn.functional.one_hot(torch.from_numpy(idx).long(), self.G.c_dim)
+        return map_z(self.G, z, psi, c)
+
+    def draw(self, n: int, seed: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(z [n, z_dim], class index [n] or None if unconditional) that `sample_ws(n, psi, seed)` renders."""
         rng = np.random.RandomState(seed) if seed is not None else np.random.RandomState()
         z = rng.randn(n, self.G.z_dim)
-        c = None
-        if self.G.c_dim > 0:
-            idx = (torch.full([n], self.class_idx) if self.class_idx is not None
-                   else torch.from_numpy(rng.randint(self.G.c_dim, size=n)))
-            c = torch.nn.functional.one_hot(idx.long(), self.G.c_dim)
-        return map_z(self.G, z, psi, c)
+        if self.G.c_dim == 0:
+            return z, None
+        if self.class_idx is not None:
+            return z, np.full(n, self.class_idx)
+        return z, np.asarray(self.classes)[rng.randint(len(self.classes), size=n)]
 
     def synthesize(
         self, ws: torch.Tensor, noise_mode: NoiseMode | None = None, return_features: bool = True
@@ -67,14 +78,16 @@ class StyleGANFeatureGenerator:
 
 
 def load_feature_generator(path: str | Path, device: str | torch.device = "cpu", key: str = "G_ema",
-                           noise_mode: NoiseMode = "const") -> StyleGANFeatureGenerator:
-    """StyleGANFeatureGenerator for network `key` of any supported network file."""
+                           noise_mode: NoiseMode = "const",
+                           classes: Sequence[int] | None = None) -> StyleGANFeatureGenerator:
+    """StyleGANFeatureGenerator for network `key` of any supported network file (`classes`: those a conditional
+    one draws from)."""
     from baggan.stylegan2.checkpoint import load_network
 
     nets = load_network(path, device)
     if key not in nets:
         raise UserError(f"{path}: no {key!r} network in the file (it holds: {', '.join(sorted(nets)) or 'none'})")
-    return StyleGANFeatureGenerator(nets[key], noise_mode=noise_mode)
+    return StyleGANFeatureGenerator(nets[key], noise_mode=noise_mode, classes=classes)
 
 
 __all__ = ["StyleGANFeatureGenerator", "load_feature_generator"]

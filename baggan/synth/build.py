@@ -56,7 +56,9 @@ def class_mapping(meta: dict, num_classes: int, source: str, label_set: str | No
 
 def load_annotator(network: str | Path, hfc: str | Path | None, segmenter: str | Path, device: torch.device,
                    label_set: str | None = None, classes: Sequence[str] | None = None) -> Wiring:
-    """Load generator, HFC encoder (not needed for a baseline segmenter) and segmenter into an Annotate."""
+    """Load generator, HFC encoder (not needed for a baseline segmenter) and segmenter into an Annotate. A
+    conditional generator labelled with the label set's categories draws its label (uniformly, from the z seed)
+    among the categories the segmenter predicts."""
     from baggan.io import file_sha256
     from baggan.stylegan2 import load_feature_generator
     from hfc.checkpoint import load_module
@@ -71,11 +73,17 @@ def load_annotator(network: str | Path, hfc: str | Path | None, segmenter: str |
     annotate = Annotator(gen, encoder, model)
     meta = getattr(getattr(model, "segmenter", model), "meta", {}) or {}
     ls, table = class_mapping(meta, annotate.num_classes, str(segmenter), label_set, classes)
+    conditioned = None
+    if gen.G.c_dim and gen.G.c_dim == len(ls.names):  # labels are the label set's categories: draw the segmented ones
+        conditioned = gen.classes = [c - 1 for c in table[1:]]
     provenance = {"network": str(network), "hfc": str(hfc) if hfc else None, "segmenter": str(segmenter),
                   "segmenter_meta": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, list))},
                   "device": str(device), "img_resolution": gen.img_resolution}
     inputs = {"network": file_sha256(network), "hfc": file_sha256(hfc) if hfc else None,
               "segmenter": file_sha256(segmenter)}
+    if conditioned is not None:
+        provenance["conditioned_on"] = [ls.names[c] for c in conditioned]
+        inputs["labels"] = conditioned
     return Wiring(gen, annotate, ls, table, provenance, inputs)
 
 

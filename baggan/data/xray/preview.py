@@ -29,6 +29,17 @@ def overlay(image: np.ndarray, label: np.ndarray, alpha: float = 0.5) -> np.ndar
     return out
 
 
+def outline(image: np.ndarray, label: np.ndarray, colour: tuple[int, int, int], scale: int = 1) -> np.ndarray:
+    """The image enlarged `scale` times (nearest) with the outline of every labelled region in one colour."""
+    big = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    lab = cv2.resize(label.astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    for cat in np.unique(lab):
+        if cat:
+            contours, _ = cv2.findContours((lab == cat).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(big, contours, -1, colour, max(1, scale // 2))
+    return big
+
+
 def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], captions: Sequence[str] = (),
                   cols: int = 4, gap: int = 6) -> np.ndarray:
     """Tiles of (image | image with mask overlay), `cols` tiles per row, with optional captions."""
@@ -50,4 +61,4 @@ def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], ca
     return np.vstack([r for pair in zip(rows, [hsep] * len(rows)) for r in pair][:-1])
 
 
-__all__ = ["PALETTE", "overlay", "contact_sheet"]
+__all__ = ["PALETTE", "overlay", "outline", "contact_sheet"]
