@@ -83,6 +83,9 @@ def main() -> None:
     ap.add_argument("--workdir", required=True, help="the `evaluate oneshot` outdir (projections, encoders)")
     ap.add_argument("--schedules", nargs="+", type=parse_schedule, default=[(10, 8), (50, 16), (100, 32)],
                     help="encoder training lengths EPOCHSxIMAGES")
+    ap.add_argument("--temperatures", nargs="+", type=float, default=None,
+                    help="SwAV temperatures tau of the encoders (default: the config's)")
+    ap.add_argument("--no-controls", action="store_true", help="codes only: skip raw, random projection, untrained")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(OUT / "codes-windows.json"))
     args = ap.parse_args()
@@ -120,10 +123,12 @@ def main() -> None:
         return x[0].flatten(1).t().contiguous()
 
     encoders = {}
-    for e, n in args.schedules:
-        hcfg = dataclasses.replace(base, epochs=e, images_per_epoch=n)
-        name = f"codes, encoder {e}x{n}"
-        encoders[name] = (ws.encoder(name, hcfg), hcfg, ws.encoder_folder(hcfg))
+    for tau in args.temperatures or [base.swav.temperature]:
+        for e, n in args.schedules:
+            hcfg = dataclasses.replace(base, epochs=e, images_per_epoch=n,
+                                       swav=dataclasses.replace(base.swav, temperature=tau))
+            name = f"codes, encoder {e}x{n}" + (f", tau {tau:g}" if args.temperatures else "")
+            encoders[name] = (ws.encoder(name, hcfg), hcfg, ws.encoder_folder(hcfg))
     with seeded(1):
         untrained = ProjectionHead(next(iter(encoders.values()))[0].layer_channels, base.dim, base.negative_slope)
     rand = untrained.proj.weight.detach().t()  # [C_hidden, D]: the random projection of the control
@@ -133,9 +138,10 @@ def main() -> None:
             return {s: [rows(fn(f)) for f in fs] for s, fs in feats.items()}
 
     reps = {name: representation(lambda f, enc=enc: enc(f, size)) for name, (enc, _, _) in encoders.items()}
-    reps["raw"] = representation(lambda f: upsample_concat(f, size))
-    reps["random projection"] = {s: [x @ rand for x in xs] for s, xs in reps["raw"].items()}
-    reps["untrained f_theta"] = representation(lambda f: untrained(f, size))
+    if not args.no_controls:
+        reps["raw"] = representation(lambda f: upsample_concat(f, size))
+        reps["random projection"] = {s: [x @ rand for x in xs] for s, xs in reps["raw"].items()}
+        reps["untrained f_theta"] = representation(lambda f: untrained(f, size))
 
     result: dict = {"classes": table, "windows": {s: len(v) for s, v in sets.items()},
                     "threat_fraction_annotated": float(torch.cat([(y > 0).float() for y in ys["annotated"]]).mean()),
