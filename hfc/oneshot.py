@@ -179,8 +179,9 @@ def fit(
     progress: bool = False,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Train `model` on 1..N annotated samples (cross-entropy, Adam); returns the loss per epoch.
-    `on_epoch(epoch, loss)` is called after each epoch (1-based), e.g. for a progress display."""
+    """Train `model` on 1..N annotated samples (cross-entropy; Adam, or L-BFGS with cfg.optimizer); returns the loss
+    per step (an L-BFGS step is one loss evaluation). `on_epoch(step, loss)` is called after each (1-based), e.g. for
+    a progress display."""
     if not samples:
         raise HFCError("no annotated samples to fit on")
     check_layers(model.layer_channels, layer_channels(gen), type(model).__name__)
@@ -195,10 +196,12 @@ def fit(
                 _, feats = gen.synthesize(s.ws.reshape(1, gen.num_ws, gen.w_dim).to(device), noise_mode=noise_mode)
             inputs.append(model.prepare(feats, size))
     model.calibrate(inputs)
-    opt = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas)
     model.train()
-    history = []
-    for epoch in tqdm(range(cfg.epochs), desc="one-shot fit", disable=not progress):
+    history: list[float] = []
+    bar = tqdm(total=cfg.epochs, desc="one-shot fit", disable=not progress)
+
+    def closure() -> torch.Tensor:
+        """One full-batch loss and gradient (the losses of the samples averaged), logged."""
         opt.zero_grad(set_to_none=True)
         total = 0.0
         for x, y in zip(inputs, labels):
@@ -206,11 +209,24 @@ def fit(
             loss.backward()
             total += float(loss.detach())
         if not np.isfinite(total):
-            raise Diverged(f"one-shot fit: loss is {total} at epoch {epoch + 1}; lower the learning rate")
-        opt.step()
+            raise Diverged(f"one-shot fit: loss is {total} at step {len(history) + 1}; lower the learning rate")
         history.append(total)
+        bar.update()
         if on_epoch is not None:
-            on_epoch(epoch + 1, total)
+            on_epoch(len(history), total)
+        return torch.tensor(total)
+
+    if cfg.optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(model.trainable_parameters(), lr=1, max_iter=cfg.epochs, max_eval=cfg.epochs,
+                                history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-7,
+                                tolerance_change=1e-10)
+        opt.step(closure)
+    else:
+        opt = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas)
+        for _ in range(cfg.epochs):
+            closure()
+            opt.step()
+    bar.close()
     model.eval()
     return history
 

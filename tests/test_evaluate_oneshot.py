@@ -185,7 +185,7 @@ def test_an_interrupted_run_resumes_without_redoing_work(network, tmp_path, monk
     assert all((out / "units" / n).stat().st_mtime_ns == t for n, t in done.items())
 
 
-def test_standardize_reruns_only_the_segmenters_it_names(network, tmp_path, monkeypatch):
+def test_standardize_and_lbfgs_rerun_only_the_segmenters_they_name(network, tmp_path, monkeypatch):
     out = tmp_path / "run"
     args = ["evaluate", "oneshot", "--network", str(network), "--outdir", str(out)]
     assert CliRunner().invoke(cli, [*args, "--config", str(TINY_CONFIG)]).exit_code == 0
@@ -198,7 +198,7 @@ def test_standardize_reruns_only_the_segmenters_it_names(network, tmp_path, monk
         return real_unit(ws, unit, *a, **k)
 
     monkeypatch.setattr(os_, "run_unit", recording_unit)
-    cfg = _write_config(tmp_path / "std.yaml", **{"fit.standardize": ["mlp1"]})
+    cfg = _write_config(tmp_path / "std.yaml", **{"fit.standardize": ["mlp1"], "fit.lbfgs": ["mlp1"]})
     result = CliRunner().invoke(cli, [*args, "--config", str(cfg)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     methods = yaml.safe_load(TINY_CONFIG.read_text())["methods"]
@@ -207,7 +207,7 @@ def test_standardize_reruns_only_the_segmenters_it_names(network, tmp_path, monk
     after = {p.name for p in (out / "units").glob("*.json")}
     assert len(after - before) == len(seen)
     unit = json.loads(next(iter((out / "units" / n) for n in after - before)).read_text())
-    assert unit["key"]["fit"]["standardize"] is True
+    assert unit["key"]["fit"]["standardize"] is True and unit["key"]["fit"]["optimizer"] == "lbfgs"
 
 
 # ------------------------------------------------------------------------------------------------------ errors
@@ -223,6 +223,7 @@ def test_standardize_reruns_only_the_segmenters_it_names(network, tmp_path, monk
     ({"ablation.blocks": [9]}, "block 9 does not exist"),
     ({"ablation.patch_sizes": [64]}, "larger than the 32px scans"),
     ({"fit.standardize": ["mlp2"]}, "standardize: unknown segmenter(s) ['mlp2']"),
+    ({"fit.lbfgs": ["fcn4"]}, "lbfgs: unknown segmenter(s) ['fcn4']"),
 ])
 def test_config_errors_are_one_line(network, tmp_path, change, message):
     cfg = _write_config(tmp_path / "c.yaml", **{**{"parts": ["layer", "patch"]}, **change})

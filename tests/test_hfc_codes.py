@@ -119,6 +119,24 @@ def test_mlp1_fits_its_own_example_when_trained_longer(planted, trained, example
     assert iou(pred, planted.label, 1) >= 0.8 and iou(pred, planted.label, 2) >= 0.8
 
 
+def test_lbfgs_fits_the_linear_head_to_convergence_in_fewer_steps(planted, trained, example):
+    """optimizer lbfgs: the convex linear head reaches its example in at most 100 loss evaluations, where 100 Adam
+    steps do not get as far; the history holds one loss per evaluation, decreasing overall."""
+    ann, feats = example
+    ious, histories = {}, {}
+    for opt in ("adam", "lbfgs"):
+        with seeded(0):
+            model = HFCSegmenter(trained, make_segmenter("mlp1", 16, 3, standardize=True))
+        histories[opt] = fit(model, planted, [ann], OneShotConfig(segmenter="mlp1", epochs=100, optimizer=opt))
+        pred = model.predict(feats, 32)[0][0]
+        ious[opt] = min(iou(pred, planted.label, 1), iou(pred, planted.label, 2))
+    assert ious["lbfgs"] >= 0.9 and ious["lbfgs"] >= ious["adam"], ious
+    assert 1 < len(histories["lbfgs"]) <= 100 and histories["lbfgs"][-1] < 0.5 * histories["lbfgs"][0]
+    assert len(histories["adam"]) == 100
+    with pytest.raises(ValueError, match="optimizer: adam or lbfgs, got 'sgd'"):
+        OneShotConfig(optimizer="sgd")
+
+
 def test_segmenter_files_without_standardisation_still_load(tmp_path, trained):
     """A segmenter written before issue 20 (no `standardize` in its spec, no buffers) loads as unstandardised."""
     from hfc.checkpoint import module_record, save_atomic

@@ -218,8 +218,10 @@ def _oneshot_config(model: Model, fit: FitConfig, seed: int) -> OneShotConfig:
     from hfc.config import OneShotConfig
 
     segmenter = model.segmenter or "fcn3"
+    on_codes = model.raw is None
     return OneShotConfig(segmenter=segmenter, hidden=fit.hidden, epochs=fit.epochs, lr=fit.lr, seed=seed,
-                         standardize=model.raw is None and segmenter in fit.standardize)
+                         standardize=on_codes and segmenter in fit.standardize,
+                         optimizer="lbfgs" if on_codes and segmenter in fit.lbfgs else "adam")
 
 
 def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
@@ -299,9 +301,12 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
     """Everything that determines a unit's result (its cache key)."""
     cfg = ws.cfg
     fit = to_dict(cfg.fit) if unit.model.raw == "datasetgan" else {**to_dict(cfg.fit), "datasetgan_members": None}
-    del fit["standardize"]  # in the key only where it applies, so results cached before the option stay valid
-    if _oneshot_config(unit.model, cfg.fit, 0).standardize:
+    del fit["standardize"], fit["lbfgs"]  # in the key only where they apply: results cached before them stay valid
+    ocfg = _oneshot_config(unit.model, cfg.fit, 0)
+    if ocfg.standardize:
         fit["standardize"] = True
+    if ocfg.optimizer != "adam":
+        fit["optimizer"] = ocfg.optimizer
     return {"model": dataclasses.asdict(unit.model), "hfc": hfc_cfg.to_dict() if hfc_cfg else None, "fit": fit,
             "shots": unit.shots, "rep": unit.rep, "train": [(s.kind, s.sim_key, s.seed) for s in train],
             "test": [(s.kind, s.sim_key, s.seed) for s in test], "projector": to_dict(cfg.projector),

@@ -110,10 +110,13 @@ class FitConfig:
     # segmenters on the codes (mlp1, fcn3, ...) whose input is standardised per channel (hfc.segmenters): the unit
     # codes vary by ~0.08 per channel, and a linear head trained for a few hundred Adam steps stays near the prior
     standardize: list[str] = field(default_factory=list)
+    # segmenters on the codes fitted with L-BFGS to convergence (at most `epochs` loss evaluations) instead of Adam
+    lbfgs: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        bad = sorted(set(self.standardize) - set(SEGMENTERS))
-        check(not bad, "standardize", f"unknown segmenter(s) {bad}; choose from {list(SEGMENTERS)}")
+        for key in ("standardize", "lbfgs"):
+            bad = sorted(set(getattr(self, key)) - set(SEGMENTERS))
+            check(not bad, key, f"unknown segmenter(s) {bad}; choose from {list(SEGMENTERS)}")
         check(self.epochs >= 1, "epochs", f"must be ≥ 1, got {self.epochs}")
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         check(self.hidden >= 1, "hidden", f"must be ≥ 1, got {self.hidden}")
