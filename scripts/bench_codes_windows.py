@@ -49,21 +49,22 @@ def parse_schedule(text: str) -> tuple[int, int]:
     return e, n
 
 
-def threat_miou(net: torch.nn.Module, xs: list[torch.Tensor], ys: list[torch.Tensor], k: int) -> float:
-    """mIoU over the threat classes 1..k-1 of a pixel classifier on rows xs, pooled over the windows."""
+def pooled_miou(preds, ys: list[torch.Tensor], k: int) -> float:
+    """mIoU over the threat classes 1..k-1 of predicted label rows (an iterable, one per window), pooled."""
     from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
 
+    return float(mean_iou(iou_from_confusion(sum(confusion_matrix(y.numpy(), p.numpy(), k) for p, y in zip(preds, ys)))))
+
+
+def threat_miou(net: torch.nn.Module, xs: list[torch.Tensor], ys: list[torch.Tensor], k: int) -> float:
+    """Pooled threat mIoU of a pixel classifier on rows xs."""
     with torch.no_grad():
-        cm = sum(confusion_matrix(y.numpy(), net(x).argmax(1).numpy(), k) for x, y in zip(xs, ys))
-    return float(mean_iou(iou_from_confusion(cm)))
+        return pooled_miou((net(x).argmax(1) for x in xs), ys, k)
 
 
 def predicted_miou(model, feats: list, ys: list[torch.Tensor], k: int, size: int) -> float:
-    """Threat mIoU of a fitted PixelClassifier's predictions (model.predict) on windows with hidden features."""
-    from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
-
-    cm = sum(confusion_matrix(y.numpy(), model.predict(f, size)[0][0].flatten().numpy(), k) for f, y in zip(feats, ys))
-    return float(mean_iou(iou_from_confusion(cm)))
+    """Pooled threat mIoU of a fitted PixelClassifier's predictions (model.predict) on windows' hidden features."""
+    return pooled_miou((model.predict(f, size)[0][0].flatten() for f in feats), ys, k)
 
 
 def windows(ws, cfg) -> dict[str, list]:
