@@ -206,7 +206,7 @@ class Quickstart:
                                   f"(its threat_classes: {', '.join(self.windows.threat_classes)})")
         self.gen = load_feature_generator(self.network, device)
         if self.gen.G.c_dim == len(PIDRAY.names):  # labelled with PIDRay's categories: draw the threat ones
-            self.gen.classes = [i - 1 for i in ids]
+            self.gen.draw_among([i - 1 for i in ids])
         self.size = self.gen.img_resolution
         self.scans = SimScans(cfg.categories, self.size, cfg.example.max_threats, cfg.example.min_pixels,
                               cfg.example.seed, self.windows)

@@ -24,15 +24,13 @@ class StyleGANFeatureGenerator:
     def __init__(self, G: Generator, noise_mode: NoiseMode = "const", class_idx: int | None = None,
                  classes: Sequence[int] | None = None):
         assert noise_mode in ("random", "const", "none"), f"noise_mode {noise_mode!r}"
-        for c in [class_idx] if class_idx is not None else list(classes or []):
-            if not 0 <= c < max(G.c_dim, 1):
-                raise UserError(f"class index {c} is out of range for a generator with {G.c_dim} classes")
-        if classes is not None and not classes:
-            raise UserError("classes: a conditional generator needs at least one class to draw from")
         self.G = G
+        self._check_classes([class_idx] if class_idx is not None else [])
         self.noise_mode = noise_mode
         self.class_idx = class_idx
-        self.classes = list(classes) if classes is not None else list(range(G.c_dim))
+        self.classes = list(range(G.c_dim))
+        if classes is not None:
+            self.draw_among(classes)
         self.w_dim, self.num_ws = G.w_dim, G.num_ws
         self.img_resolution, self.img_channels = G.img_resolution, G.img_channels
         self._layers = tuple(FeatureLayer(name, layer.out_channels, layer.resolution, w_index)
@@ -47,6 +45,20 @@ class StyleGANFeatureGenerator:
     def device(self) -> torch.device:
         """Where the generator's weights live."""
         return self.G.synthesis.b4.const.device
+
+    def _check_classes(self, classes: Sequence[int]) -> None:
+        """UserError naming the first class index outside the generator's c_dim."""
+        for c in classes:
+            if not 0 <= c < max(self.G.c_dim, 1):
+                raise UserError(f"class index {c} is out of range for a generator with {self.G.c_dim} classes")
+
+    def draw_among(self, classes: Sequence[int]) -> None:
+        """From now on, a conditional generator's sampled latents take their class among `classes` (indices)."""
+        classes = list(classes)
+        if not classes:
+            raise UserError("classes: a conditional generator needs at least one class to draw from")
+        self._check_classes(classes)
+        self.classes = classes
 
     def sample_ws(self, n: int, psi: float = 1.0, seed: int | None = None) -> torch.Tensor:
         """n latents z ~ N(0, I) → W+ with truncation psi; z = RandomState(seed).randn(n, z_dim), so
@@ -78,16 +90,14 @@ class StyleGANFeatureGenerator:
 
 
 def load_feature_generator(path: str | Path, device: str | torch.device = "cpu", key: str = "G_ema",
-                           noise_mode: NoiseMode = "const",
-                           classes: Sequence[int] | None = None) -> StyleGANFeatureGenerator:
-    """StyleGANFeatureGenerator for network `key` of any supported network file (`classes`: those a conditional
-    one draws from)."""
+                           noise_mode: NoiseMode = "const") -> StyleGANFeatureGenerator:
+    """StyleGANFeatureGenerator for network `key` of any supported network file."""
     from baggan.stylegan2.checkpoint import load_network
 
     nets = load_network(path, device)
     if key not in nets:
         raise UserError(f"{path}: no {key!r} network in the file (it holds: {', '.join(sorted(nets)) or 'none'})")
-    return StyleGANFeatureGenerator(nets[key], noise_mode=noise_mode, classes=classes)
+    return StyleGANFeatureGenerator(nets[key], noise_mode=noise_mode)
 
 
 __all__ = ["StyleGANFeatureGenerator", "load_feature_generator"]

@@ -75,7 +75,8 @@ def load_annotator(network: str | Path, hfc: str | Path | None, segmenter: str |
     ls, table = class_mapping(meta, annotate.num_classes, str(segmenter), label_set, classes)
     conditioned = None
     if gen.G.c_dim and gen.G.c_dim == len(ls.names):  # labels are the label set's categories: draw the segmented ones
-        conditioned = gen.classes = [c - 1 for c in table[1:]]
+        conditioned = [c - 1 for c in table[1:]]
+        gen.draw_among(conditioned)
     provenance = {"network": str(network), "hfc": str(hfc) if hfc else None, "segmenter": str(segmenter),
                   "segmenter_meta": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, list))},
                   "device": str(device), "img_resolution": gen.img_resolution}
