@@ -225,9 +225,15 @@ def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncode
 
 
 @torch.no_grad()
-def predict_categories(model: PixelClassifier, sample: AnnotatedSample, table: Sequence[int], size: int) -> np.ndarray:
-    """The fitted model's category-id map of a sample, HxW int64."""
-    labels, _ = model.predict([h.to(next(model.parameters()).device) for h in sample.features], size)
+def predict_categories(model: PixelClassifier, sample: AnnotatedSample, table: Sequence[int], size: int,
+                       drawn: Sequence[int] | None = None) -> np.ndarray:
+    """The fitted model's category-id map of a sample, HxW int64; with `drawn` (the category ids of the label the
+    sample was projected or drawn with) a threat pixel takes one of those (baggan.synth.quality.condition_classes)."""
+    from baggan.synth.quality import condition_classes
+
+    labels, probs = model.predict([h.to(next(model.parameters()).device) for h in sample.features], size)
+    if drawn is not None:
+        labels = condition_classes(probs, torch.tensor([[c in drawn for c in table]], device=probs.device))
     return np.asarray(table, np.int64)[labels[0].cpu().numpy()]
 
 

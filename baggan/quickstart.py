@@ -82,6 +82,11 @@ class SynthOptions:
     min_area: int = 4
     batch: int = 16
     seed: int = 0
+    class_from: str = "segmenter"  # or "condition": a threat pixel takes the label a conditional generator drew
+
+    def __post_init__(self) -> None:
+        check(self.class_from in ("segmenter", "condition"), "synth.class_from",
+              f"must be segmenter or condition, got {self.class_from!r}")
 
 
 @dataclass(frozen=True)
@@ -165,16 +170,17 @@ def choose_example(scans, cfg: QuickstartConfig):
 
 
 def _score(samples, preds, table: list[int]) -> dict[str, Any]:
-    """Per-category IoU, mIoU over the threat categories, and pixel accuracy, from the held-out predictions."""
+    """Per-category IoU, mIoU over the threat categories, pixel accuracy, and the threat-vs-background IoU (any
+    threat category against background, pooled over the scans), from the held-out predictions."""
     from baggan.oneshot import to_classes
     from hfc.metrics import confusion_matrices, iou_from_confusion, mean_iou
 
-    cms = confusion_matrices([to_classes(s.mask, table).numpy() for s in samples],
-                             [to_classes(p, table).numpy() for p in preds], len(table))
-    cm = cms.sum(axis=0)
+    gts, prs = [to_classes(s.mask, table).numpy() for s in samples], [to_classes(p, table).numpy() for p in preds]
+    cm = confusion_matrices(gts, prs, len(table)).sum(axis=0)
     iou = iou_from_confusion(cm)
+    fg = confusion_matrices([np.minimum(g, 1) for g in gts], [np.minimum(p, 1) for p in prs], 2).sum(axis=0)
     return {"iou": [None if np.isnan(v) else float(v) for v in iou], "miou": float(mean_iou(iou)),
-            "pixel_accuracy": float(np.trace(cm) / cm.sum())}
+            "pixel_accuracy": float(np.trace(cm) / cm.sum()), "threat_iou": float(iou_from_confusion(fg)[1])}
 
 
 class Quickstart:
@@ -290,16 +296,22 @@ class Quickstart:
         sims = self.scans if self.windows is not None else SimScans(
             learned, self.size, self.cfg.example.max_threats, self.cfg.example.min_pixels, self.cfg.example.seed)
         scans = sims.test_scans(t.threat, t.clean)
-        samples, preds = [], []
+        samples, preds, drawn = [], [], []
         for scan in tqdm(scans, desc=f"held-out {self.unit}s (projecting)", disable=not self.progress):
             scan.label = np.where(np.isin(scan.label, table), scan.label, 0)
             s = self._project(scan, f"{scan.kind} {self.unit} {scan.seed}")
             samples.append(s)
             preds.append(predict_categories(model, s, table, self.size))
+            if self.gen.G.c_dim:  # the class a threat pixel would get from the scan's own label (synth.class_from)
+                drawn.append(predict_categories(model, s, table, self.size, scan.present))
         scores = _score(samples, preds, table)
         scores.update(categories=["background", *learned], test_scans=[[s.kind, s.seed] for s in scans],
                       projection_psnr=float(np.mean([s.projection.psnr for s in samples])),
                       projection_ssim=float(np.mean([s.projection.ssim for s in samples])))
+        if drawn:
+            scores["condition"] = _score(samples, drawn, table)
+        if self.cfg.synth.class_from == "condition" and drawn:
+            preds = drawn  # the sheet shows what the synthesis writes
         captions = [f"{s.source}, IoU {_caption_iou(_score([s], [p], table)['miou'])}" for s, p in zip(samples, preds)]
         outline_sheet(self.outdir / "eval" / "heldout.png", [s.projection.target for s in samples],
                       [s.image for s in samples], [s.mask for s in samples], preds, captions, self.label_set,
@@ -317,10 +329,10 @@ class Quickstart:
                            self.device)  # a conditional generator draws the segmenter's categories as labels
         o = self.cfg.synth
         settings = SynthSettings(n=o.n, shard_size=o.shard_size, seed=o.seed, psi=o.psi, batch=o.batch,
-                                 min_area=o.min_area)
+                                 min_area=o.min_area, class_from=o.class_from)
         return synthesize(w.annotate, w.gen.sample_ws, w.label_set.coco_categories(), w.class_to_category,
                           self.outdir / "coco", settings, device=self.device, provenance=w.provenance,
-                          progress=self.progress, inputs=w.inputs)
+                          progress=self.progress, inputs=w.inputs, conditions=w.conditions)
 
     # ------------------------------------------------------------------------------------------------ driver
 
@@ -377,6 +389,11 @@ class Quickstart:
 def _caption_iou(v: float) -> str:
     """A per-scan IoU for a caption ("n/a" where the scan holds no threat and none was predicted)."""
     return "n/a" if np.isnan(v) else f"{v:.2f}"
+
+
+def _iou_cell(v: float | None) -> str:
+    """An IoU table cell ("n/a" where the category never occurs nor is predicted)."""
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 def _complete(coco_dir: Path) -> bool:
@@ -460,8 +477,20 @@ def write_report(q: Quickstart, scores: dict) -> Path:
            f"threat, the others without) projected into W+ (mean PSNR {scores['projection_psnr']:.2f} dB, "
            f"SSIM {scores['projection_ssim']:.3f}), annotated by the segmenter, compared with the simulator's "
            f"exact masks. mIoU over threat categories **{scores['miou']:.3f}**, pixel accuracy "
-           f"{scores['pixel_accuracy']:.3f}.", "", "| category | IoU |", "|---|---:|"]
-    md += [f"| {c} | {'n/a' if v is None else f'{v:.3f}'} |" for c, v in zip(scores["categories"], scores["iou"])]
+           f"{scores['pixel_accuracy']:.3f}, threat-vs-background IoU {scores['threat_iou']:.3f}."]
+    cond = scores.get("condition")
+    if cond is None:
+        md += ["", "| category | IoU |", "|---|---:|"]
+        md += [f"| {c} | {_iou_cell(v)} |" for c, v in zip(scores["categories"], scores["iou"])]
+    else:
+        md += ["", f"The generator is conditional, so each window's category is also known from its label (the one its "
+               f"projection starts from, and the one a synthesised window is drawn with): with the segmenter saying "
+               f"only *where* the threat is (threat where p(background) < 0.5) and the label saying *what*, mIoU "
+               f"**{cond['miou']:.3f}**, threat-vs-background IoU {cond['threat_iou']:.3f}. The synthesised set "
+               f"below takes its categories from the {q.cfg.synth.class_from} (`synth.class_from`).", "",
+               "| category | IoU, segmenter's classes | IoU, classes from the label |", "|---|---:|---:|"]
+        md += [f"| {c} | {_iou_cell(v)} | {_iou_cell(w)} |" for c, v, w in
+               zip(scores["categories"], scores["iou"], cond["iou"])]
     labels = (f" Labels drawn (uniformly from each z seed): "
               f"{', '.join(f'{k} {v}' for k, v in per_label.items())}." if per_label else "")
     md += ["", "Green: the exact outline on the target; red: the predicted one on the projection the segmenter saw.",

@@ -68,14 +68,14 @@ class ToyAnnotator:
 
 
 def run_toy(outdir, resolution: int = 32, rank: int = 0, world: int = 1, progress: bool = False,
-            on_shard_done=None, sleep: float = 0.0, **settings):
+            on_shard_done=None, sleep: float = 0.0, conditions=None, **settings):
     """Synthesise with the toy annotator into `outdir`; returns the engine's Summary."""
     from baggan.synth import SynthSettings, synthesize
 
     gen = ToyGenerator(resolution)
     return synthesize(ToyAnnotator(gen, sleep), gen.sample_ws, PIDRAY.coco_categories(), CLASS_TO_CATEGORY, outdir,
                       SynthSettings(**settings), rank=rank, world=world, progress=progress,
-                      on_shard_done=on_shard_done)
+                      on_shard_done=on_shard_done, conditions=conditions)
 
 
 def snapshot(outdir) -> dict:

@@ -230,6 +230,8 @@ CASES = [
     (f"{SYNTH} --n 2 --device tpu", 2, "--device"),
     (f"{SYNTH} --n 2 --writer fibre", 2, "--writer"),
     (f"{SYNTH} --n 2 --classes Hammer", 2, "must have 3 entries"),
+    (f"{SYNTH} --n 2 --class-from condition", 2, "not conditional"),
+    (f"{SYNTH} --n 2 --class-from judge", 2, "--class-from"),
     ("synthesize --network {net} --hfc {hfc} --segmenter {garbage_pt} --n 2 --outdir {out}", 2, "--segmenter"),
     ("synthesize --network {net} --hfc {evil_pt} --segmenter {seg} --n 2 --outdir {out}", 2, "refused"),
     ("synthesize --network {missing} --hfc {hfc} --segmenter {seg} --n 2 --outdir {out}", 2, "does not exist"),

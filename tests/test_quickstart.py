@@ -120,7 +120,8 @@ def windows_run(tmp_path_factory):
     qs = {"network": str(net), "windows": str(tmp / "windows.yaml"), "hfc": str(ROOT / "configs/hfc/tiny.yaml"),
           "hfc_epochs": 2, "projector_steps": 3, "categories": ["Hammer", "Wrench"],
           "example": {"candidates": 40, "min_pixels": 2}, "fit": {"segmenter": "mlp1", "hidden": 8, "epochs": 3},
-          "test": {"threat": 3, "clean": 1}, "synth": {"n": 6, "shard_size": 3, "batch": 2, "min_area": 0},
+          "test": {"threat": 3, "clean": 1}, "synth": {"n": 6, "shard_size": 3, "batch": 2, "min_area": 0,
+                                                 "class_from": "condition"},
           "threads": 1}
     path = tmp / "qs.yaml"
     path.write_text(yaml.safe_dump(qs))
@@ -149,6 +150,28 @@ def test_quickstart_on_windows_annotates_one_window_per_class(windows_run):
     report = (out / "report.md").read_text()
     assert "ONE simulator window per threat category" in report and f"{scores['miou']:.3f}" in report
     assert "![held-out](eval/heldout.png)" in report
+
+
+def test_quickstart_windows_take_the_drawn_label_as_the_class(windows_run):
+    from baggan.data.coco import CocoDataset, dataset_dirs
+    from baggan.stylegan2 import load_feature_generator
+    from baggan.synth.build import drawn_category
+
+    out, qs, r = windows_run
+    assert r.exit_code == 0, r.output
+    scores = json.loads((out / "eval/scores.json").read_text())
+    cond = scores["condition"]
+    assert 0.0 <= cond["miou"] <= 1.0 and 0.0 <= cond["threat_iou"] <= 1.0 and 0.0 <= scores["threat_iou"] <= 1.0
+    gen = load_feature_generator(qs["network"])
+    gen.draw_among(json.loads((out / "coco/index.json").read_text())["settings"]["inputs"]["labels"])
+    seen = set()
+    for ds in map(CocoDataset, dataset_dirs(out / "coco")):
+        for i, rec in enumerate(ds.images):
+            ids = set(np.unique(ds.read_label(i)).tolist()) - {0}
+            assert ids <= {drawn_category(gen, rec["z_seed"])}, (rec["z_seed"], ids)
+            seen |= ids
+    assert seen  # some threat pixels were written, each with its window's label
+    assert "classes from the label" in (out / "report.md").read_text()
 
 
 def test_quickstart_windows_option_errors_are_one_line(tmp_path):

@@ -16,7 +16,7 @@ from baggan.errors import UserError
 from baggan.synth import SynthSettings, confidence, load_latent
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _synth_toy import HAMMER, ToyAnnotator, ToyGenerator, run_toy, sigint_default, snapshot  # noqa: E402
+from _synth_toy import CLASS_TO_CATEGORY, HAMMER, ToyAnnotator, ToyGenerator, run_toy, sigint_default, snapshot  # noqa: E402
 
 
 def test_shards_and_index(tmp_path):
@@ -136,6 +136,39 @@ def test_confidence_is_mean_max_probability_over_foreground():
     probs = torch.tensor([[0.9, 0.2], [0.1, 0.8]]).T.reshape(1, 2, 1, 2).repeat(2, 1, 1, 1)
     labels = torch.tensor([[[0, 1]], [[0, 0]]])
     assert torch.allclose(confidence(probs, labels), torch.tensor([0.8, 0.85]))
+
+
+def test_condition_classes_put_the_drawn_class_where_background_is_unlikely():
+    from baggan.synth.quality import condition_classes
+
+    probs = torch.tensor([[0.9, 0.05, 0.05], [0.4, 0.5, 0.1], [0.45, 0.2, 0.35], [0.2, 0.1, 0.7]]).T
+    probs = probs.reshape(1, 3, 1, 4).repeat(3, 1, 1, 1)
+    allowed = torch.tensor([[True, True, False], [False, False, True], [False, False, False]])  # bg column ignored
+    assert condition_classes(probs, allowed).tolist() == [[[0, 1, 1, 1]], [[0, 2, 2, 2]], [[0, 0, 0, 0]]]
+
+
+def test_class_from_condition_gives_threat_pixels_the_drawn_category(tmp_path):
+    knife = CLASS_TO_CATEGORY[2]
+
+    def drawn(seeds):
+        return [knife if s % 2 else HAMMER for s in seeds]
+
+    run_toy(tmp_path / "seg", n=8, shard_size=8, batch=3)
+    run_toy(tmp_path / "cond", n=8, shard_size=8, batch=3, class_from="condition", conditions=drawn)
+    seg, cond = (CocoDataset(tmp_path / d / "shard-00000") for d in ("seg", "cond"))
+    both = 0
+    for i, rec in enumerate(cond.images):
+        a, b = seg.read_label(i), cond.read_label(i)
+        assert set(np.unique(b).tolist()) - {0} <= set(drawn([rec["z_seed"]]))
+        assert ((a > 0) <= (b > 0)).all()  # argmax not background implies p(background) < 1/2
+        both += len(set(np.unique(a).tolist()) - {0}) > 1
+    assert both  # some scan held both toy objects: there the segmenter's two classes became one
+    assert json.loads((tmp_path / "cond" / "index.json").read_text())["settings"]["class_from"] == "condition"
+    assert "class_from" not in SynthSettings(n=1).content()  # data sets written before the option still resume
+    with pytest.raises(UserError, match="not conditional"):
+        run_toy(tmp_path / "none", n=2, shard_size=2, class_from="condition")
+    with pytest.raises(ValueError, match="class_from"):
+        SynthSettings(n=1, class_from="judge")
 
 
 def test_threat_rejection_and_steered_sampling(tmp_path):

@@ -40,12 +40,15 @@ from baggan.cli.params import FINITE, Finite, device_option
 @click.option("--writer", type=click.Choice(["thread", "process"]), default="thread", show_default=True,
               help="Where the writing runs beside annotation: a thread, or a forked process that shares no "
                    "interpreter lock with it (docs/synthesis.md).")
+@click.option("--class-from", type=click.Choice(["segmenter", "condition"]), default="segmenter", show_default=True,
+              help="A threat pixel's category: the segmenter's class, or (a conditional generator) the label the scan "
+                   "was drawn with; the segmenter then only says where the threat is (docs/synthesis.md).")
 @click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say [pidray].")
 @click.option("--classes", help="Comma-separated category names of classes 1..K-1, if the segmenter file does not say.")
 def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, threat: str | None,
                    min_area: int, fill_holes: bool, shard_size: int, psi: float, seed: int, batch: int, device: str,
                    drop_uncertain: float, steer: float, calibration: int, max_tries: int, polygons: bool,
-                   writer: str, label_set: str | None, classes: str | None) -> None:
+                   writer: str, class_from: str, label_set: str | None, classes: str | None) -> None:
     """Synthesise N annotated scans into sharded COCO data sets under OUTDIR (see docs/synthesis.md)."""
     from baggan.device import resolve_device
     from baggan.errors import UserError
@@ -64,12 +67,12 @@ def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, out
         settings = SynthSettings(n=n, shard_size=shard_size, seed=seed, psi=psi, batch=batch, threat=threat_id,
                                  min_area=min_area, fill_holes=fill_holes, drop_uncertain=drop_uncertain, steer=steer,
                                  calibration=calibration, max_tries=max_tries, polygons=polygons,
-                                 writer=writer)
+                                 writer=writer, class_from=class_from)
     except ValueError as e:
         raise UserError(f"bad option: {e}") from None
     summary = synthesize(wiring.annotate, wiring.gen.sample_ws, wiring.label_set.coco_categories(),
                          wiring.class_to_category, outdir, settings, rank, world, dev, wiring.provenance,
-                         inputs=wiring.inputs)
+                         inputs=wiring.inputs, conditions=wiring.conditions)
     for line in summary.lines():
         click.echo(line)
 

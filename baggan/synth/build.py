@@ -30,6 +30,7 @@ class Wiring:
     class_to_category: list[int]
     provenance: dict
     inputs: dict  # SHA-256 of the network, encoder and segmenter files: part of what defines the output
+    conditions: Callable | None = None  # z seeds → category id each is drawn with (a conditional generator)
 
 
 def class_mapping(meta: dict, num_classes: int, source: str, label_set: str | None = None,
@@ -85,7 +86,13 @@ def load_annotator(network: str | Path, hfc: str | Path | None, segmenter: str |
     if conditioned is not None:
         provenance["conditioned_on"] = [ls.names[c] for c in conditioned]
         inputs["labels"] = conditioned
-    return Wiring(gen, annotate, ls, table, provenance, inputs)
+    return Wiring(gen, annotate, ls, table, provenance, inputs,
+                  None if conditioned is None else lambda seeds: [drawn_category(gen, z) for z in seeds])
+
+
+def drawn_category(gen, z_seed: int) -> int:
+    """The category id (label index + 1) a conditional generator draws for z seed `z_seed` (`gen.sample_ws`)."""
+    return int(gen.draw(1, z_seed)[1][0]) + 1
 
 
 def write_random_pieces(outdir: str | Path, cfg, dim: int = 512, segmenter: str = "mlp1",

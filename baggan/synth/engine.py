@@ -21,11 +21,13 @@ from baggan.config import check
 from baggan.errors import UserError
 from baggan.io import quantize, read_json
 from baggan.synth.latents import CALIBRATION_SHARD, LatentSampler, candidate_seed, fit_direction
-from baggan.synth.quality import confidence, has_category
+from baggan.synth.quality import condition_classes, confidence, has_category
 from baggan.synth.shards import check_settings, rebuild_index, shard_done, write_top_file
 from baggan.synth.writers import WRITERS, ProcessWriter, ShardJobs, ThreadWriter, make_writer
 
 STEER_FILE = "steer.json"
+CLASS_FROM = ("segmenter", "condition")  # SynthSettings.class_from
+Conditions = Callable[[Sequence[int]], Sequence[int]]  # z seeds → the category id each scan was drawn with
 
 
 class Annotate(Protocol):
@@ -54,6 +56,7 @@ class SynthSettings:
     polygons: bool = False  # segmentation as polygons instead of RLE
     queue: int = 4  # batches waiting for the writer
     writer: str = "thread"  # where the writing runs beside annotation: a "thread" or a forked "process"
+    class_from: str = "segmenter"  # a threat pixel's category: the segmenter's, or the label the scan was drawn with
 
     def __post_init__(self):
         check(self.n >= 1, "n", f"must be >= 1, got {self.n}")
@@ -67,6 +70,8 @@ class SynthSettings:
         check(self.calibration >= 2, "calibration", f"must be >= 2, got {self.calibration}")
         check(self.max_tries >= 1 and self.queue >= 1, "max_tries/queue", "must be >= 1")
         check(self.writer in WRITERS, "writer", f"must be one of {', '.join(WRITERS)}, got {self.writer!r}")
+        check(self.class_from in CLASS_FROM, "class_from",
+              f"must be one of {', '.join(CLASS_FROM)}, got {self.class_from!r}")
 
     @property
     def num_shards(self) -> int:
@@ -82,8 +87,10 @@ class SynthSettings:
         return math.ceil(self.shard_target(k) / (1.0 - self.drop_uncertain))
 
     def content(self) -> dict:
-        """The settings that define the output (compared when resuming)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("batch", "queue", "writer")}
+        """The settings that define the output (compared when resuming; class_from only where it is not the
+        segmenter's, so that data sets written before it existed still resume)."""
+        skip = ("batch", "queue", "writer") + (("class_from",) if self.class_from == "segmenter" else ())
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 @dataclass
@@ -103,13 +110,18 @@ def category_table(class_to_category: Sequence[int]) -> torch.Tensor:
     return torch.as_tensor(ids, dtype=torch.uint8 if max(ids) < 256 else torch.int64)
 
 
-def annotate_batch(annotate: Annotate, ws: torch.Tensor, class_to_category: torch.Tensor) -> HostBatch:
-    """Run `annotate` on ws and bring scans, category maps (via the class → id table) and confidences to the host."""
+def annotate_batch(annotate: Annotate, ws: torch.Tensor, class_to_category: torch.Tensor,
+                   drawn: Sequence[int] | None = None) -> HostBatch:
+    """Run `annotate` on ws and bring scans, category maps (via the class → id table) and confidences to the host.
+    With `drawn` (the category id each scan was drawn with) a threat pixel takes that category (`condition_classes`)."""
     with torch.no_grad():
         images, classes, probs = annotate(ws)
         assert images.ndim == 4 and images.shape[1] == 3, f"images must be [N, 3, H, W], got {list(images.shape)}"
         assert classes.shape == (images.shape[0], *images.shape[2:]), (
             f"label maps {list(classes.shape)} do not match images {list(images.shape)}")
+        if drawn is not None:
+            ids = torch.as_tensor(list(drawn), device=classes.device)
+            classes = condition_classes(probs, class_to_category.to(classes.device).long()[None, :] == ids[:, None])
         conf = confidence(probs, classes)
         pixels = quantize(images).permute(0, 2, 3, 1)
         labels = class_to_category.to(classes.device)[classes.long()]  # the table's dtype: see `category_table`
@@ -160,7 +172,7 @@ class Summary:
 
 
 def _steering(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s: SynthSettings,
-              outdir: Path, device: torch.device | str, progress: bool) -> dict | None:
+              outdir: Path, device: torch.device | str, progress: bool, conditions: Conditions | None) -> dict | None:
     """Load DIR/steer.json or fit the steering direction on `s.calibration` candidates (None if it cannot)."""
     path = outdir / STEER_FILE
     if path.is_file():
@@ -169,7 +181,8 @@ def _steering(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s
     ws, accepted = [], []
     for i in tqdm(range(0, len(seeds), s.batch), desc="calibrating steering", unit="batch", leave=False,
                   disable=not progress):
-        b = annotate_batch(annotate, sampler(seeds[i:i + s.batch]).to(device), table)
+        part = seeds[i:i + s.batch]
+        b = annotate_batch(annotate, sampler(part).to(device), table, conditions and conditions(part))
         ws.append(torch.from_numpy(b.ws))
         accepted += [has_category(lab, s.threat, s.min_area) for lab in b.labels]
     ws_all, acc = torch.cat(ws), torch.tensor(accepted)
@@ -182,7 +195,8 @@ def _steering(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s
 
 
 def _fill_shard(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s: SynthSettings, k: int,
-                device: torch.device | str, writer: ThreadWriter | ProcessWriter, bar: tqdm) -> tuple[int, int]:
+                device: torch.device | str, writer: ThreadWriter | ProcessWriter, bar: tqdm,
+                conditions: Conditions | None) -> tuple[int, int]:
     """Annotate shard k's candidates in order until it has its accepted scans; queue them. → (accepted, examined)."""
     need = s.shard_need(k)
     limit = need * s.max_tries if s.threat is not None else need
@@ -190,7 +204,7 @@ def _fill_shard(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor,
     while accepted < need and j < limit:
         size = min(s.batch, need - accepted) if s.threat is None else min(s.batch, limit - j)
         seeds = [candidate_seed(s.seed, k, j + i) for i in range(size)]
-        b = annotate_batch(annotate, sampler(seeds).to(device), table)
+        b = annotate_batch(annotate, sampler(seeds).to(device), table, conditions and conditions(seeds))
         rows = []
         for i in range(size):
             if accepted == need:
@@ -217,7 +231,7 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
                class_to_category: Sequence[int], outdir: str | Path, settings: SynthSettings, rank: int = 0,
                world: int = 1, device: torch.device | str = "cpu", provenance: dict | None = None,
                progress: bool = True, on_shard_done: Callable[[int], None] | None = None,
-               inputs: dict | None = None) -> Summary:
+               inputs: dict | None = None, conditions: Conditions | None = None) -> Summary:
     """Fill the shards k ≡ rank (mod world) of DIR that are not finished yet; returns a Summary.
 
     `class_to_category[c]` is the category id of segmenter class c (0 = background). Each shard is written
@@ -225,8 +239,14 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
     DIR/index.json is rebuilt after every shard. `on_shard_done(k)` runs once shard k is in place (on the
     writer thread, or in this process when the writer process reports it: baggan.synth.writers).
     `inputs` (e.g. hashes of the network files) joins the settings that a resumed run must match.
+    `conditions` (z seeds → the category id each scan is drawn with: a conditional generator's label) is what
+    `settings.class_from = "condition"` needs.
     """
     s, outdir, t0 = settings, Path(outdir), time.perf_counter()
+    if s.class_from == "condition" and conditions is None:
+        raise UserError("class_from condition: the generator draws no label among the segmenter's categories (it is "
+                        "not conditional on them); use class_from segmenter")
+    conditions = conditions if s.class_from == "condition" else None
     if s.threat is not None and s.threat not in {c["id"] for c in categories}:
         raise UserError(f"threat category id {s.threat} is not among the data set's categories")
     table = category_table(class_to_category)
@@ -241,7 +261,7 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
     sampler = LatentSampler(sample_ws, s.psi)
     steering, warnings = None, []
     if s.steer and todo:
-        steering = _steering(annotate, sampler, table, s, outdir, device, progress)
+        steering = _steering(annotate, sampler, table, s, outdir, device, progress, conditions)
         if steering is None:
             warnings.append("calibration scans were all accepted or all rejected: no steering direction, "
                             "plain rejection sampling used")
@@ -258,7 +278,7 @@ def synthesize(annotate: Annotate, sample_ws: Callable[..., torch.Tensor], categ
         for k in todo:
             t_shard = time.perf_counter()
             writer.submit("open", k, s.shard_target(k), {"description": f"baggan synthesis, shard {k}", "seed": s.seed})
-            accepted, examined = _fill_shard(annotate, sampler, table, s, k, device, writer, bar)
+            accepted, examined = _fill_shard(annotate, sampler, table, s, k, device, writer, bar, conditions)
             if accepted < s.shard_need(k):
                 warnings.append(f"shard {k}: only {accepted}/{s.shard_need(k)} scans accepted after {examined} "
                                 "candidates")
