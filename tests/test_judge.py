@@ -15,7 +15,7 @@ from baggan.data.labelsets import PIDRAY
 from baggan.evaluate.judge import (JudgeConfig, average_precision, blurred, colour_fields, dark_blobs, load_judge,
                                    lookalikes, predict, render_set, save_judge, tile_shuffled, train_judge)
 from baggan.metrics.manifold import knn_radii, precision_recall
-from baggan.evaluate.threats import confident_shares, recall_ratios
+from baggan.evaluate.threats import asked_shares, confident_shares, recall_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints" / "judge-threats-64.pt"
@@ -126,6 +126,14 @@ def test_confident_shares_and_ratios():
     assert ratios["A"] == 0.5 and np.isnan(ratios["B"]) and ratios["any"] == pytest.approx(0.8)
 
 
+def test_asked_shares_split_hits_from_confusions():
+    probs = np.array([[0.95, 0.1], [0.2, 0.92], [0.3, 0.2], [0.91, 0.93], [0.95, 0.0]])
+    asked = np.array([[1, 0], [1, 0], [1, 0], [1, 1], [0, 0]])  # the 4th asks for both: not counted
+    shares = asked_shares(probs, asked, ["A", "B"])
+    assert shares == {"A": {"n": 3, "hit": pytest.approx(1 / 3), "other": pytest.approx(1 / 3),
+                            "none": pytest.approx(1 / 3)}}
+
+
 def test_precision_recall_on_known_point_sets():
     line = np.stack([np.arange(10.0), np.zeros(10)], 1)          # points 0..9 on a line, 1 apart
     assert knn_radii(line, k=1).tolist() == [1.0] * 10
@@ -169,6 +177,10 @@ def test_evaluate_threats_cli(tmp_path):
     data = json.loads((out / "threats.json").read_text())
     assert [row["psi"] for row in data["rows"]] == [None, 1.0, 0.5]
     assert set(data["rows"][1]["ratios"]) == {*cfg.classes, "any"}
+    for row in data["rows"]:  # a conditional generator: hit / other / none per class asked for alone
+        for c, a in row["asked"].items():
+            assert c in cfg.classes and a["n"] >= 1 and a["hit"] + a["other"] + a["none"] == pytest.approx(1.0)
+    assert "Asked for one class" in (out / "threats.md").read_text()
     assert (out / "grid_tiny_psi1.png").is_file() and (out / "grid_simulator.png").is_file()
     assert len(list((tmp_path / "samples" / "tiny_psi0.5").glob("*.png"))) == 6
     # --sim-config: the reference side drawn from another simulator setting (here: hammers only)

@@ -20,6 +20,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
+from baggan.data.labelsets import PIDRAY
 from baggan.data.xraysim import SimConfig
 from baggan.errors import UserError
 from baggan.evaluate import report as rp
@@ -70,6 +71,21 @@ def confident_shares(probs: np.ndarray, classes: Sequence[str]) -> dict[str, flo
 def recall_ratios(generated: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
     """The threat recall ratio per key: generated share / reference share (NaN where the reference has none)."""
     return {k: generated[k] / reference[k] if reference[k] > 0 else float("nan") for k in reference}
+
+
+def asked_shares(probs: np.ndarray, asked: np.ndarray, classes: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per class c, over the images asked for c alone (`asked` [N, classes] multi-hot: the label a conditional
+    generator drew each with, or a simulator window's threats): n, the share confident of c ("hit"), of some other
+    class but not c ("other"), and of none ("none"). Classes never asked for alone are left out."""
+    sure = probs >= CONFIDENT
+    out = {}
+    for k, c in enumerate(classes):
+        rows = (asked[:, k] > 0) & (asked.sum(1) == 1)
+        if rows.any():
+            hit, any_ = sure[rows, k], sure[rows].any(1)
+            out[c] = {"n": int(rows.sum()), "hit": float(hit.mean()), "other": float((any_ & ~hit).mean()),
+                      "none": float((~any_).mean())}
+    return out
 
 
 def flagged(ratios: dict[str, float], over: float = OVER) -> list[str]:
@@ -137,8 +153,11 @@ def run_threats(judge: str | Path, networks: Sequence[tuple[str, str | Path]], o
     ref_probs = predict(model, ref_images)
     ref = confident_shares(ref_probs, config.classes)
     ref_name = f"simulator {opts.reference}" + (f" ({Path(opts.sim_config).stem})" if opts.sim_config else "")
+    asked = ref_cats[:, [PIDRAY.id_of(c) - 1 for c in config.classes]]  # what each image is asked to show
+    ref_asked = asked_shares(ref_probs, asked, config.classes)
     rows = [{"name": ref_name, "psi": None, "shares": ref, "ratios": None, "flagged": [],
-             "present": {c: float(ref_visible[:, k].mean()) for k, c in enumerate(config.classes)}}]
+             "present": {c: float(ref_visible[:, k].mean()) for k, c in enumerate(config.classes)},
+             "asked": ref_asked}]
     figures = {"grid_simulator.png": labelled_grid(ref_images[:opts.grid], [_caption(p, config.classes)
                                                                               for p in ref_probs[:opts.grid]],
                                                    f"{ref_name} (judge's labels)")}
@@ -153,7 +172,10 @@ def run_threats(judge: str | Path, networks: Sequence[tuple[str, str | Path]], o
             probs = predict(model, images)
             shares = confident_shares(probs, config.classes)
             ratios = recall_ratios(shares, ref)
-            rows.append({"name": name, "psi": psi, "shares": shares, "ratios": ratios, "flagged": flagged(ratios)})
+            row = {"name": name, "psi": psi, "shares": shares, "ratios": ratios, "flagged": flagged(ratios)}
+            if G.c_dim:  # conditional: did it draw what it was asked for?
+                row["asked"] = asked_shares(probs, asked, config.classes)
+            rows.append(row)
             tag = f"{_slug(name)}_psi{psi:g}"
             figures[f"grid_{tag}.png"] = labelled_grid(images[:opts.grid], [_caption(p, config.classes)
                                                                             for p in probs[:opts.grid]],
@@ -202,11 +224,29 @@ def _markdown(data: dict, figures: Sequence[str]) -> str:
           f"{data['options']['n']} images per row, {data['seconds']:.0f} s.\n",
           "## Share of images with a confident (p ≥ 0.9) threat, %\n", rp.markdown_table(head, shares),
           "\n## Threat recall ratio (generator share ÷ simulator share)\n",
-          rp.markdown_table(head, ratios) if ratios else "(no generator given)\n", *legend, "\n## Grids\n"]
+          rp.markdown_table(head, ratios) if ratios else "(no generator given)\n", *legend, *_asked_markdown(data),
+          "\n## Grids\n"]
     md += [f"![{f}]({f})\n" for f in figures]
     return "\n".join(md)
 
 
+def _asked_markdown(data: dict) -> list[str]:
+    """The per-asked-class section (conditional generators only): hit / other / none shares, %."""
+    rows = [r for r in data["rows"] if "asked" in r]
+    if len(rows) < 2:
+        return []
+    classes = [c for c in data["classes"] if c in rows[0]["asked"]]
+    head = ["set", "ψ", *(f"{c}: hit / other / none" for c in classes)]
+    body = [[r["name"], rp.fmt(r["psi"], 1), *(" / ".join(rp.fmt(r["asked"][c][k], 1, 100) for k in
+                                                           ("hit", "other", "none")) if c in r["asked"] else "–"
+                                               for c in classes)] for r in rows]
+    return ["\n## Asked for one class: did the judge see that one? (conditional generators)\n",
+            "Over the images whose label (the simulator window's threat; the same label given to the generator) "
+            "names one class: the share in which the judge is confident of that class (hit), of another class only "
+            "(other), or of none, %. The recall ratio above counts a class wherever it is seen, also when another "
+            "was asked for; this table does not.\n", rp.markdown_table(head, body)]
+
+
 __all__ = ["ThreatOptions", "CONFIDENT", "OVER", "FLAG_LEGEND", "whole_bags", "confident_shares", "recall_ratios",
-           "flagged", "generate",
+           "asked_shares", "flagged", "generate",
            "labelled_grid", "run_threats"]
