@@ -253,3 +253,12 @@ def test_downstream_bad_inputs_are_one_line_errors(sets, tmp_path, breakage, mes
     assert result.exit_code == 2
     assert message.format(real=real) in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_sharded_synthesis_output_is_refused_with_the_merge_command(tmp_path):
+    (tmp_path / "synth" / "shard-00000").mkdir(parents=True)
+    (tmp_path / "synth" / "index.json").write_text("{}")
+    with pytest.raises(UserError, match=r"baggan coco merge .*synth --out MERGED"):
+        ds.open_dataset(tmp_path / "synth", "--synthetic")
+    with pytest.raises(UserError, match=r"no annotations.json\)$"):
+        ds.open_dataset(tmp_path / "synth" / "shard-00000", "--synthetic")

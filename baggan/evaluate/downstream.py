@@ -162,7 +162,9 @@ def open_dataset(path: str | Path, role: str) -> CocoDataset:
     if not path.is_dir():
         raise UserError(f"{role} {path}: directory not found")
     if not (path / "annotations.json").is_file():
-        raise UserError(f"{role} {path}: not a data set in the toolkit's format (no annotations.json)")
+        hint = (f"; it is a sharded `baggan synthesize` output: merge its shards first, `baggan coco merge {path} "
+                f"--out MERGED`" if (path / "index.json").is_file() else "")
+        raise UserError(f"{role} {path}: not a data set in the toolkit's format (no annotations.json){hint}")
     return CocoDataset(path)
 
 
