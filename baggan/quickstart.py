@@ -310,13 +310,14 @@ class Quickstart:
                       projection_ssim=float(np.mean([s.projection.ssim for s in samples])))
         if drawn:
             scores["condition"] = _score(samples, drawn, table)
-        if self.cfg.synth.class_from == "condition" and drawn:
-            preds = drawn  # the sheet shows what the synthesis writes
+        shown, whose = scores, "the segmenter's classes"
+        if self.cfg.synth.class_from == "condition" and drawn:  # the sheet shows what the synthesis writes
+            preds, shown, whose = drawn, scores["condition"], "classes from each label"
         captions = [f"{s.source}, IoU {_caption_iou(_score([s], [p], table)['miou'])}" for s, p in zip(samples, preds)]
         outline_sheet(self.outdir / "eval" / "heldout.png", [s.projection.target for s in samples],
                       [s.image for s in samples], [s.mask for s in samples], preds, captions, self.label_set,
                       f"held-out simulator {self.unit}s: exact outline (green, on the {self.unit}) vs one-shot "
-                      f"prediction (red, on its projection); mIoU over all {len(samples)}: {scores['miou']:.3f}")
+                      f"prediction (red, on its projection, {whose}); mIoU over all {len(samples)}: {shown['miou']:.3f}")
         write_json_atomic(self.outdir / "eval" / "scores.json", scores, indent=1)
         return scores
 
