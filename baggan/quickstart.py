@@ -85,8 +85,10 @@ class SynthOptions:
     class_from: str = "segmenter"  # or "condition": a threat pixel takes the label a conditional generator drew
 
     def __post_init__(self) -> None:
-        check(self.class_from in ("segmenter", "condition"), "synth.class_from",
-              f"must be segmenter or condition, got {self.class_from!r}")
+        from baggan.synth.engine import CLASS_FROM
+
+        check(self.class_from in CLASS_FROM, "synth.class_from",
+              f"must be one of {', '.join(CLASS_FROM)}, got {self.class_from!r}")
 
 
 @dataclass(frozen=True)
@@ -296,23 +298,23 @@ class Quickstart:
         sims = self.scans if self.windows is not None else SimScans(
             learned, self.size, self.cfg.example.max_threats, self.cfg.example.min_pixels, self.cfg.example.seed)
         scans = sims.test_scans(t.threat, t.clean)
-        samples, preds, drawn = [], [], []
+        samples, preds, by_label = [], [], []
         for scan in tqdm(scans, desc=f"held-out {self.unit}s (projecting)", disable=not self.progress):
             scan.label = np.where(np.isin(scan.label, table), scan.label, 0)
             s = self._project(scan, f"{scan.kind} {self.unit} {scan.seed}")
             samples.append(s)
             preds.append(predict_categories(model, s, table, self.size))
             if self.gen.G.c_dim:  # the class a threat pixel would get from the scan's own label (synth.class_from)
-                drawn.append(predict_categories(model, s, table, self.size, scan.present))
+                by_label.append(predict_categories(model, s, table, self.size, scan.present))
         scores = _score(samples, preds, table)
         scores.update(categories=["background", *learned], test_scans=[[s.kind, s.seed] for s in scans],
                       projection_psnr=float(np.mean([s.projection.psnr for s in samples])),
                       projection_ssim=float(np.mean([s.projection.ssim for s in samples])))
-        if drawn:
-            scores["condition"] = _score(samples, drawn, table)
+        if by_label:
+            scores["condition"] = _score(samples, by_label, table)
         shown, whose = scores, "the segmenter's classes"
-        if self.cfg.synth.class_from == "condition" and drawn:  # the sheet shows what the synthesis writes
-            preds, shown, whose = drawn, scores["condition"], "classes from each label"
+        if self.cfg.synth.class_from == "condition" and by_label:  # the sheet shows what the synthesis writes
+            preds, shown, whose = by_label, scores["condition"], "classes from each label"
         captions = [f"{s.source}, IoU {_caption_iou(_score([s], [p], table)['miou'])}" for s, p in zip(samples, preds)]
         outline_sheet(self.outdir / "eval" / "heldout.png", [s.projection.target for s in samples],
                       [s.image for s in samples], [s.mask for s in samples], preds, captions, self.label_set,

@@ -40,7 +40,7 @@ from baggan.cli.params import FINITE, Finite, device_option
 @click.option("--writer", type=click.Choice(["thread", "process"]), default="thread", show_default=True,
               help="Where the writing runs beside annotation: a thread, or a forked process that shares no "
                    "interpreter lock with it (docs/synthesis.md).")
-@click.option("--class-from", type=click.Choice(["segmenter", "condition"]), default="segmenter", show_default=True,
+@click.option("--class-from", type=click.Choice(["segmenter", "condition"]), default="segmenter", show_default=True,  # CLASS_FROM
               help="A threat pixel's category: the segmenter's class, or (a conditional generator) the label the scan "
                    "was drawn with; the segmenter then only says where the threat is (docs/synthesis.md).")
 @click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say [pidray].")
