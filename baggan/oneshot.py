@@ -224,13 +224,27 @@ def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncode
     return model, table, history
 
 
+def condition_classes(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Class maps [N, H, W] when each image's threat classes are known (the label a conditional generator drew it
+    with): a pixel is threat where the segmenter's threat probability 1 - p(background) exceeds one half, and takes
+    the most probable of its image's allowed classes; an image with no allowed class is all background.
+
+    probs [N, K, H, W] (softmax, index 0 = background), allowed [N, K] bool over the same classes (column 0 ignored).
+    """
+    assert probs.ndim == 4 and allowed.shape == probs.shape[:2], (
+        f"allowed {list(allowed.shape)} must be [N, K] of probs {list(probs.shape)}")
+    allowed = allowed.clone()
+    allowed[:, 0] = False
+    best = probs.masked_fill(~allowed[:, :, None, None], -1.0).argmax(dim=1)  # an allowed class wherever any is
+    threat = (probs[:, 0] < 0.5) & allowed.any(dim=1)[:, None, None]
+    return torch.where(threat, best, torch.zeros_like(best))
+
+
 @torch.no_grad()
 def predict_categories(model: PixelClassifier, sample: AnnotatedSample, table: Sequence[int], size: int,
                        drawn: Sequence[int] | None = None) -> np.ndarray:
     """The fitted model's category-id map of a sample, HxW int64; with `drawn` (the category ids of the label the
-    sample was projected or drawn with) a threat pixel takes one of those (baggan.synth.quality.condition_classes)."""
-    from baggan.synth.quality import condition_classes
-
+    sample was projected or drawn with) a threat pixel takes one of those (`condition_classes`)."""
     labels, probs = model.predict([h.to(next(model.parameters()).device) for h in sample.features], size)
     if drawn is not None:
         labels = condition_classes(probs, torch.tensor([[c in drawn for c in table]], device=probs.device))

@@ -139,7 +139,7 @@ def test_confidence_is_mean_max_probability_over_foreground():
 
 
 def test_condition_classes_put_the_drawn_class_where_background_is_unlikely():
-    from baggan.synth.quality import condition_classes
+    from baggan.oneshot import condition_classes
 
     probs = torch.tensor([[0.9, 0.05, 0.05], [0.4, 0.5, 0.1], [0.45, 0.2, 0.35], [0.2, 0.1, 0.7]]).T
     probs = probs.reshape(1, 3, 1, 4).repeat(3, 1, 1, 1)

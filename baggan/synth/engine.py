@@ -21,7 +21,8 @@ from baggan.config import check
 from baggan.errors import UserError
 from baggan.io import quantize, read_json
 from baggan.synth.latents import CALIBRATION_SHARD, LatentSampler, candidate_seed, fit_direction
-from baggan.synth.quality import condition_classes, confidence, has_category
+from baggan.oneshot import condition_classes
+from baggan.synth.quality import confidence, has_category
 from baggan.synth.shards import check_settings, rebuild_index, shard_done, write_top_file
 from baggan.synth.writers import WRITERS, ProcessWriter, ShardJobs, ThreadWriter, make_writer
 

@@ -22,22 +22,6 @@ def confidence(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.where(n_fg > 0, fg_mean, top.mean(dim=(1, 2)))
 
 
-def condition_classes(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """Class maps [N, H, W] when each image's threat classes are known (the label a conditional generator drew it
-    with): a pixel is threat where the segmenter's threat probability 1 - p(background) exceeds one half, and takes
-    the most probable of its image's allowed classes; an image with no allowed class is all background.
-
-    probs [N, K, H, W] (softmax, index 0 = background), allowed [N, K] bool over the same classes (column 0 ignored).
-    """
-    assert probs.ndim == 4 and allowed.shape == probs.shape[:2], (
-        f"allowed {list(allowed.shape)} must be [N, K] of probs {list(probs.shape)}")
-    allowed = allowed.clone()
-    allowed[:, 0] = False
-    best = probs.masked_fill(~allowed[:, :, None, None], -1.0).argmax(dim=1)  # an allowed class wherever any is
-    threat = (probs[:, 0] < 0.5) & allowed.any(dim=1)[:, None, None]
-    return torch.where(threat, best, torch.zeros_like(best))
-
-
 def has_category(label: np.ndarray, category_id: int, min_area: int) -> bool:
     """True when `label` (HxW category ids) holds a connected region of `category_id` of >= min_area pixels."""
     mask = (label == category_id).astype(np.uint8)
