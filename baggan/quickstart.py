@@ -45,9 +45,11 @@ class ExampleConfig:
     max_threats: int = 3  # threats per simulated bag (whole bags only)
     min_pixels: int = 12  # a threat counts if it covers at least this many pixels
     seed: int = 0  # base seed of the simulator streams
+    tries: int = 1  # (windows) candidate windows projected per category; the best reconstructed one is annotated
 
     def __post_init__(self) -> None:
         check(self.candidates >= 1, "example.candidates", f"must be >= 1, got {self.candidates}")
+        check(self.tries >= 1, "example.tries", f"must be >= 1, got {self.tries}")
         check(self.max_threats >= 1, "example.max_threats", f"must be >= 1, got {self.max_threats}")
 
 
@@ -245,11 +247,20 @@ class Quickstart:
         return projected_sample(self.gen, scan.image, scan.label, source, mask_path, pcfg, progress=False,
                                 c=scan.condition() if self.gen.G.c_dim else None)
 
-    def examples(self) -> list:
-        """The annotated example scans: ONE whole-bag scan, or ONE threat window per category."""
+    def candidate_groups(self) -> list[list]:
+        """The example candidates, one group per example: ONE whole-bag scan, or per category the first
+        `example.tries` threat windows (grouped by the category covering most of the window)."""
         if self.windows is None:
-            return [choose_example(self.scans, self.cfg)]
-        return self.scans.annotated_sets(0, [1], "per_category", self.cfg.example.candidates)[1]
+            return [[choose_example(self.scans, self.cfg)]]
+        t = self.cfg.example.tries
+        scans = self.scans.annotated_sets(0, [t], "per_category", self.cfg.example.candidates)[t]
+        if t == 1:
+            return [[s] for s in scans]
+        groups: dict[int, list] = {}
+        for scan in scans:
+            ids, counts = np.unique(scan.label[scan.label > 0], return_counts=True)
+            groups.setdefault(int(ids[counts.argmax()]), []).append(scan)
+        return list(groups.values())
 
     def fit_example(self, encoder) -> None:
         """Stage 2: the annotated example(s) → projections → fitted segmenter (segmenter.pt, fit.png)."""
@@ -259,17 +270,26 @@ class Quickstart:
         from baggan.oneshot import fit_and_save
         from hfc.config import OneShotConfig
 
-        scans = self.examples()
-        shown = ", ".join(f"{s.seed} ({', '.join(self.label_set.names[c - 1] for c in s.categories())})"
-                          for s in scans)
-        self.echo(f"the annotated example{'s' * (len(scans) > 1)}: simulator {self.unit} {shown}; projecting")
+        groups = self.candidate_groups()
         d = self.outdir / "example"
-        samples = []
-        for k, scan in enumerate(tqdm(scans, desc="example (projecting)", disable=not self.progress)):
-            stem = "" if len(scans) == 1 else f"-{k}"
+        samples, scans = [], []
+        bar = tqdm(total=sum(map(len, groups)), desc="example (projecting)", disable=not self.progress)
+        for k, group in enumerate(groups):  # per group the candidate whose projection reconstructs it best
+            stem = "" if len(groups) == 1 else f"-{k}"
+            tried = []
+            for scan in group:
+                tried.append((scan, self._project(scan, f"{self.unit} {scan.seed}", str(d / f"mask{stem}.png"))))
+                bar.update()
+            scan, sample = max(tried, key=lambda pair: pair[1].projection.psnr)
             write_image_atomic(d / f"scan{stem}.png", scan.image)
             write_image_atomic(d / f"mask{stem}.png", scan.label.astype(np.uint8))
-            samples.append(self._project(scan, f"{self.unit} {scan.seed}", str(d / f"mask{stem}.png")))
+            samples.append(sample)
+            scans.append(scan)
+        bar.close()
+        shown = ", ".join(f"{s.seed} ({', '.join(self.label_set.names[c - 1] for c in s.categories())})"
+                          for s in scans)
+        self.echo(f"the annotated example{'s' * (len(scans) > 1)}: simulator {self.unit} {shown}"
+                  + (f" (each the best projected of {self.cfg.example.tries})" if self.cfg.example.tries > 1 else ""))
         f = self.cfg.fit
         ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0)
         title = f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {{loss:.4f}}"

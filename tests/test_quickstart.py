@@ -174,6 +174,27 @@ def test_quickstart_windows_take_the_drawn_label_as_the_class(windows_run):
     assert "classes from the label" in (out / "report.md").read_text()
 
 
+def test_quickstart_windows_annotate_the_best_projected_of_several_tries(windows_run, tmp_path):
+    from baggan.quickstart import Quickstart, _segmenter_meta, load_quickstart_config
+
+    _, qs, _ = windows_run
+    path = tmp_path / "qs.yaml"
+    path.write_text(yaml.safe_dump(dict(qs, example=dict(qs["example"], tries=2))))
+    lines = []
+    q = Quickstart(load_quickstart_config(path), tmp_path / "out", torch.device("cpu"), progress=False,
+                   echo=lines.append)
+    groups = q.candidate_groups()
+    assert [len(g) for g in groups] == [2, 2]
+    assert all(len({int(s.label.max()) for s in g}) == 1 for g in groups)  # a group holds one category
+    q.fit_example(q.train_encoder())
+    psnr = _segmenter_meta(tmp_path / "out")["projection_psnr"]
+    assert len(psnr) == 2 and "best projected of 2" in lines[-1]
+    for k, group in enumerate(groups):  # the kept candidate is the group's best reconstruction
+        tried = [q._project(s, "", "").projection.psnr for s in group]
+        assert psnr[k] == pytest.approx(max(tried))
+        assert str(group[int(np.argmax(tried))].seed) in lines[-1]
+
+
 def test_quickstart_windows_option_errors_are_one_line(tmp_path):
     (tmp_path / "bags.yaml").write_text("threat_rate: 0.5\n")
     (tmp_path / "knives.yaml").write_text(TINY_WINDOWS.replace("[Hammer, Wrench]", "[Knife]"))
