@@ -241,14 +241,24 @@ def condition_classes(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def predict_categories(model: PixelClassifier, sample: AnnotatedSample, table: Sequence[int], size: int,
-                       drawn: Sequence[int] | None = None) -> np.ndarray:
-    """The fitted model's category-id map of a sample, HxW int64; with `drawn` (the category ids of the label the
-    sample was projected or drawn with) a threat pixel takes one of those (`condition_classes`)."""
-    labels, probs = model.predict([h.to(next(model.parameters()).device) for h in sample.features], size)
-    if drawn is not None:
+def predict_probs(model: PixelClassifier, sample: AnnotatedSample, size: int) -> torch.Tensor:
+    """The fitted model's class probabilities of a sample, [1, K, size, size]."""
+    return model.predict([h.to(next(model.parameters()).device) for h in sample.features], size)[1]
+
+
+def categories_from(probs: torch.Tensor, table: Sequence[int], drawn: Sequence[int] | None = None) -> np.ndarray:
+    """Category-id map HxW int64 of one image's probabilities [1, K, H, W]: the most probable class, or with `drawn`
+    (the category ids of the label the sample was projected or drawn with) `condition_classes` among those."""
+    if drawn is None:
+        labels = probs.max(dim=1).indices  # as PixelClassifier.predict: the first maximum
+    else:
         labels = condition_classes(probs, torch.tensor([[c in drawn for c in table]], device=probs.device))
     return np.asarray(table, np.int64)[labels[0].cpu().numpy()]
+
+
+def predict_categories(model: PixelClassifier, sample: AnnotatedSample, table: Sequence[int], size: int) -> np.ndarray:
+    """The fitted model's category-id map of a sample, HxW int64."""
+    return categories_from(predict_probs(model, sample, size), table)
 
 
 def training_iou(mask: np.ndarray, pred: np.ndarray, table: Sequence[int]) -> float:

@@ -303,7 +303,7 @@ class Quickstart:
 
         from baggan.evaluate.oneshot_data import SimScans
         from baggan.io import write_json_atomic
-        from baggan.oneshot import outline_sheet, predict_categories
+        from baggan.oneshot import categories_from, outline_sheet, predict_probs
         from hfc.checkpoint import load_module
         from hfc.features import PixelEncoder
         from hfc.oneshot import load_classifier
@@ -323,9 +323,10 @@ class Quickstart:
             scan.label = np.where(np.isin(scan.label, table), scan.label, 0)
             s = self._project(scan, f"{scan.kind} {self.unit} {scan.seed}")
             samples.append(s)
-            preds.append(predict_categories(model, s, table, self.size))
+            probs = predict_probs(model, s, self.size)
+            preds.append(categories_from(probs, table))
             if self.gen.G.c_dim:  # the class a threat pixel would get from the scan's own label (synth.class_from)
-                by_label.append(predict_categories(model, s, table, self.size, scan.present))
+                by_label.append(categories_from(probs, table, scan.present))
         scores = _score(samples, preds, table)
         scores.update(categories=["background", *learned], test_scans=[[s.kind, s.seed] for s in scans],
                       projection_psnr=float(np.mean([s.projection.psnr for s in samples])),
