@@ -432,6 +432,7 @@ def _synth_grid(q: Quickstart, rows: int = 4) -> tuple[int, dict, dict[str, int]
     from baggan.data.coco import CocoDataset, dataset_dirs
     from baggan.oneshot import annotate_grid, rgb
     from baggan.stylegan2 import StyleGANFeatureGenerator
+    from baggan.synth.build import drawn_category
 
     index = json.loads((q.outdir / "coco" / "index.json").read_text())
     table = index["settings"]["class_to_category"]
@@ -443,7 +444,7 @@ def _synth_grid(q: Quickstart, rows: int = 4) -> tuple[int, dict, dict[str, int]
         gen = StyleGANFeatureGenerator(q.gen.G, classes=drawn)
         by_label: dict[int, list] = {c: [] for c in drawn}
         for ds, i, rec in entries:
-            c = int(gen.draw(1, rec["z_seed"])[1][0])
+            c = drawn_category(gen, rec["z_seed"]) - 1
             by_label[c].append((ds, i, f"label {q.label_set.names[c]}"))
         per_label = {q.label_set.names[c]: len(v) for c, v in by_label.items()}
         order = [col[r] for r in range(rows) for col in by_label.values() if r < len(col)]

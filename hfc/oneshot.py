@@ -209,7 +209,8 @@ def fit(
             loss.backward()
             total += float(loss.detach())
         if not np.isfinite(total):
-            raise Diverged(f"one-shot fit: loss is {total} at step {len(history) + 1}; lower the learning rate")
+            hint = "lower the learning rate" if cfg.optimizer == "adam" else "try optimizer adam"
+            raise Diverged(f"one-shot fit: loss is {total} at step {len(history) + 1}; {hint}")
         history.append(total)
         bar.update()
         if on_epoch is not None:
