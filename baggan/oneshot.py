@@ -115,10 +115,14 @@ def projected_sample(
     gen: StyleGANFeatureGenerator, scan: np.ndarray, mask: np.ndarray, source: str, mask_path: str, cfg: ProjectorConfig,
     D: Discriminator | None = None, progress: bool = True, c: torch.Tensor | None = None,
 ) -> AnnotatedSample:
-    """A real scan projected into W+ (and noise); its features are those of the projection, rendered with its noise.
-    `c` [c_dim]: the scan's label for a conditional generator (the projection starts from that label's mean w)."""
+    """A real scan projected into W+ (and noise); its features are those of the projection, rendered with its noise
+    (and its image, when `gen` offers it as a feature layer, hfc.generator.ImageLayer). `c` [c_dim]: the scan's label for a conditional generator (the projection starts from that label's mean w)."""
+    from hfc.generator import ImageLayer
+
     result = project(gen.G, scan, cfg, D=D, progress=progress, c=c)
     projected = StyleGANFeatureGenerator(result.generator(gen.G), noise_mode="const")
+    if isinstance(gen, ImageLayer):  # the image stays a feature layer of the projection's features
+        projected = ImageLayer(projected)
     sample = generated_sample(projected, result.ws, mask, source, mask_path)
     sample.projection = result
     return sample
@@ -218,7 +222,7 @@ def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncode
     if len(table) == 1:
         raise UserError("the masks hold no category (only background / not annotated): nothing to learn")
     model = make_classifier(method if method in RAW_METHODS else None, layer_channels(gen), encoder, len(table),
-                            cfg).to(gen.device)
+                            cfg, image_channels=gen.img_channels).to(gen.device)
     annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features)) for s in samples]
     history = fit(model, gen, annotations, cfg, progress=progress, on_epoch=on_epoch)
     return model, table, history

@@ -23,7 +23,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -61,6 +61,8 @@ class FitSettings:
     hidden: int = 64
     epochs: int = 200
     lr: float = 0.01
+    image: bool = False  # the segmenter also reads the generated image's colours (hfc OneShotConfig.image)
+    standardize: bool = False  # standardise its inputs per channel (hfc OneShotConfig.standardize)
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def choose_example(scans, cfg: QuickstartConfig):
     return best
 
 
-def _score(samples, preds, table: list[int]) -> dict[str, Any]:
+def score_predictions(samples: Sequence[Any], preds: Sequence[np.ndarray], table: list[int]) -> dict[str, Any]:
     """Per-category IoU, mIoU over the threat categories, pixel accuracy, and the threat-vs-background IoU (any
     threat category against background, pooled over the scans), from the held-out predictions."""
     from baggan.oneshot import to_classes
@@ -196,6 +198,7 @@ class Quickstart:
         from baggan.evaluate.oneshot import load_windows
         from baggan.evaluate.oneshot_data import SimScans
         from baggan.stylegan2 import load_feature_generator
+        from hfc.generator import offering_image
         from hfc.names import SEGMENTERS
 
         self.cfg, self.outdir, self.device, self.progress, self.echo = cfg, Path(outdir), device, progress, echo
@@ -218,6 +221,8 @@ class Quickstart:
         if self.gen.G.c_dim == len(PIDRAY.names):  # labelled with PIDRay's categories: draw the threat ones
             self.gen.draw_among([i - 1 for i in ids])
         self.size = self.gen.img_resolution
+        # what the segmenter reads: the hidden features, and with fit.image the image as their last layer
+        self.seg_gen = offering_image(self.gen, self.gen.img_channels if cfg.fit.image else 0)
         self.scans = SimScans(cfg.categories, self.size, cfg.example.max_threats, cfg.example.min_pixels,
                               cfg.example.seed, self.windows)
         self.timings = Timings(self.outdir / "timings.json")
@@ -237,14 +242,14 @@ class Quickstart:
         """What one scan is: "window" or "scan"."""
         return "window" if self.windows is not None else "scan"
 
-    def _project(self, scan, source: str, mask_path: str = "simulator (exact)"):
+    def project_scan(self, scan, source: str, mask_path: str = "simulator (exact)"):
         """An AnnotatedSample of a simulator scan: its W+ projection (from its own label's mean w, for a conditional
         generator) and its exact mask (saved at `mask_path`)."""
         from baggan.oneshot import projected_sample
         from baggan.stylegan2.projector import ProjectorConfig
 
         pcfg = ProjectorConfig(steps=self.cfg.projector_steps, seed=0)
-        return projected_sample(self.gen, scan.image, scan.label, source, mask_path, pcfg, progress=False,
+        return projected_sample(self.seg_gen, scan.image, scan.label, source, mask_path, pcfg, progress=False,
                                 c=scan.condition() if self.gen.G.c_dim else None)
 
     def candidate_groups(self) -> list[list]:
@@ -278,7 +283,7 @@ class Quickstart:
             stem = "" if len(groups) == 1 else f"-{k}"
             tried = []
             for scan in group:
-                tried.append((scan, self._project(scan, f"{self.unit} {scan.seed}", str(d / f"mask{stem}.png"))))
+                tried.append((scan, self.project_scan(scan, f"{self.unit} {scan.seed}", str(d / f"mask{stem}.png"))))
                 bar.update()
             scan, sample = max(tried, key=lambda pair: pair[1].projection.psnr)
             write_image_atomic(d / f"scan{stem}.png", scan.image)
@@ -291,9 +296,11 @@ class Quickstart:
         self.echo(f"the annotated example{'s' * (len(scans) > 1)}: simulator {self.unit} {shown}"
                   + (f" (each the best projected of {self.cfg.example.tries})" if self.cfg.example.tries > 1 else ""))
         f = self.cfg.fit
-        ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0)
-        title = f"one-shot fit: swav + {f.segmenter}, {f.epochs} epochs, final loss {{loss:.4f}}"
-        fit_and_save(d / "segmenter.pt", "swav", self.gen, encoder, samples, ocfg, self.label_set, self.network,
+        ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0, image=f.image,
+                             standardize=f.standardize)
+        title = (f"one-shot fit: swav codes{' + image' * f.image} → {f.segmenter}, {f.epochs} epochs, "
+                 f"final loss {{loss:.4f}}")
+        fit_and_save(d / "segmenter.pt", "swav", self.seg_gen, encoder, samples, ocfg, self.label_set, self.network,
                      self.outdir / "hfc" / "encoder.pt", title=title, sheet=d / "fit.png",
                      progress=self.progress)  # segmenter.pt, written last, marks the stage done
 
@@ -321,22 +328,23 @@ class Quickstart:
         samples, preds, by_label = [], [], []
         for scan in tqdm(scans, desc=f"held-out {self.unit}s (projecting)", disable=not self.progress):
             scan.label = np.where(np.isin(scan.label, table), scan.label, 0)
-            s = self._project(scan, f"{scan.kind} {self.unit} {scan.seed}")
+            s = self.project_scan(scan, f"{scan.kind} {self.unit} {scan.seed}")
             samples.append(s)
             probs = predict_probs(model, s, self.size)
             preds.append(categories_from(probs, table))
             if self.gen.G.c_dim:  # the class a threat pixel would get from the scan's own label (synth.class_from)
                 by_label.append(categories_from(probs, table, scan.present))
-        scores = _score(samples, preds, table)
+        scores = score_predictions(samples, preds, table)
         scores.update(categories=["background", *learned], test_scans=[[s.kind, s.seed] for s in scans],
                       projection_psnr=float(np.mean([s.projection.psnr for s in samples])),
                       projection_ssim=float(np.mean([s.projection.ssim for s in samples])))
         if by_label:
-            scores["condition"] = _score(samples, by_label, table)
+            scores["condition"] = score_predictions(samples, by_label, table)
         shown, whose = scores, "the segmenter's classes"
         if self.cfg.synth.class_from == "condition" and by_label:  # the sheet shows what the synthesis writes
             preds, shown, whose = by_label, scores["condition"], "classes from each label"
-        captions = [f"{s.source}, IoU {_caption_iou(_score([s], [p], table)['miou'])}" for s, p in zip(samples, preds)]
+        captions = [f"{s.source}, IoU {_caption_iou(score_predictions([s], [p], table)['miou'])}"
+                    for s, p in zip(samples, preds)]
         outline_sheet(self.outdir / "eval" / "heldout.png", [s.projection.target for s in samples],
                       [s.image for s in samples], [s.mask for s in samples], preds, captions, self.label_set,
                       f"held-out simulator {self.unit}s: exact outline (green, on the {self.unit}) vs one-shot "
@@ -491,7 +499,8 @@ def write_report(q: Quickstart, scores: dict) -> Path:
           "| stage | wall s | CPU s |", "|---|---:|---:|"]
     md += [f"| {s} | {t[s]['wall_s']:.1f} | {t[s]['cpu_s']:.1f} |" for s in STAGES if s in t]
     md += ["", "## The annotated example" + "s" * (n_ex > 1), "",
-           f"{what}, with the simulator's exact mask, projected into W+; segmenter swav + {seg_meta['segmenter']} "
+           f"{what}, with the simulator's exact mask, projected into W+; segmenter swav"
+           f"{' codes + image' * q.cfg.fit.image} + {seg_meta['segmenter']} "
            f"fitted on {'them' if n_ex > 1 else 'it'}. Rows of the picture: target | projection | annotation | fit.",
            "", "| example | PSNR dB | SSIM | IoU of the fit on it |", "|---|---:|---:|---:|"]
     md += [f"| {src} | {p:.2f} | {ss:.3f} | {iou:.3f} |" for src, p, ss, iou in

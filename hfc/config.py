@@ -195,6 +195,10 @@ class OneShotConfig:
     # iterations (a linear head on the codes is a convex problem: on threat windows 100 Adam steps fitted 49 % of
     # the annotated windows, L-BFGS 92 %, docs/benchmarks.md)
     optimizer: Literal["adam", "lbfgs"] = "adam"
+    # the segmenter also reads the generated image's colours beside the codes (hfc.generator.ImageLayer): on the
+    # quick-start's threat windows the codes alone lose the dark-metal-against-light-clutter contrast
+    # (docs/benchmarks.md, "Session 18")
+    image: bool = False
 
     def __post_init__(self) -> None:
         _require(self.optimizer in ("adam", "lbfgs"), "optimizer", f"adam or lbfgs, got {self.optimizer!r}")

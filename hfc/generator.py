@@ -69,3 +69,45 @@ def check_features(gen: FeatureGenerator, features: Sequence[torch.Tensor]) -> N
 def layer_channels(gen: FeatureGenerator) -> tuple[int, ...]:
     """C_l of every feature layer, in synthesis order (what FusedLinear / encoders are built for)."""
     return tuple(layer.channels for layer in gen.feature_layers)
+
+
+IMAGE_LAYER = "image"  # name of the generated image when it is offered as the last feature layer
+
+
+class ImageLayer:
+    """A FeatureGenerator whose features are the wrapped generator's [H_1..H_L] followed by the generated image
+    itself ([N, C, R, R] in [-1, 1], layer `IMAGE_LAYER`): for a segmenter that reads the image's colours beside
+    the HFC codes (`hfc.oneshot.HFCSegmenter` with image_channels). Every other attribute is the wrapped one's."""
+
+    def __init__(self, gen: FeatureGenerator) -> None:
+        assert not isinstance(gen, ImageLayer), "the generator already offers its image as a feature layer"
+        self.inner = gen
+        self.w_dim, self.num_ws = gen.w_dim, gen.num_ws
+        self.img_resolution, self.img_channels = gen.img_resolution, gen.img_channels
+        self._layers = (*gen.feature_layers,
+                        FeatureLayer(IMAGE_LAYER, gen.img_channels, gen.img_resolution, gen.num_ws - 1))
+
+    @property
+    def feature_layers(self) -> tuple[FeatureLayer, ...]:
+        """H_1..H_L of the wrapped generator, then the image."""
+        return self._layers
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)  # sample_ws, device, G, draw, ... of the wrapped generator
+
+    def synthesize(
+        self, ws: torch.Tensor, noise_mode: NoiseMode | None = None, return_features: bool = True
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """As the wrapped generator's (its own default noise mode when None), with the image appended to the
+        features."""
+        mode = {} if noise_mode is None else {"noise_mode": noise_mode}
+        images, feats = self.inner.synthesize(ws, return_features=return_features, **mode)
+        return images, ([*feats, images] if return_features else feats)
+
+
+def offering_image(gen: FeatureGenerator, image_channels: int) -> FeatureGenerator:
+    """`gen` as a model reading `image_channels` image channels after the hidden features needs it: wrapped in
+    ImageLayer when it reads the image and gen does not offer it yet, else gen itself."""
+    if image_channels and not isinstance(gen, ImageLayer):
+        return ImageLayer(gen)
+    return gen

@@ -15,15 +15,17 @@ from hfc.segmenters import make_segmenter
 
 
 def make_classifier(raw: str | None, layer_channels: Sequence[int], encoder: PixelEncoder | None, num_classes: int,
-                    cfg: OneShotConfig, members: int | None = None) -> PixelClassifier:
+                    cfg: OneShotConfig, members: int | None = None, image_channels: int = 3) -> PixelClassifier:
     """The PixelClassifier initialised from cfg.seed: baseline `raw` (a RAW_METHODS name; DatasetGAN with `members`
-    when given) on hidden layers of `layer_channels`, or, with raw None, cfg.segmenter on the encoder's codes."""
+    when given) on hidden layers of `layer_channels`, or, with raw None, cfg.segmenter on the encoder's codes (and,
+    with cfg.image, on the generated image's `image_channels` channels)."""
     with seeded(cfg.seed):
         if raw is not None:
             cls = BASELINES[raw]
             return cls(layer_channels, num_classes, **({"members": members} if members and cls is DatasetGAN else {}))
-        return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim, num_classes, cfg.hidden,
-                                                    standardize=cfg.standardize))
+        extra = image_channels if cfg.image else 0
+        return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim + extra, num_classes, cfg.hidden,
+                                                    standardize=cfg.standardize), extra)
 
 
 def fit_segmenter(
@@ -36,6 +38,7 @@ def fit_segmenter(
 ) -> HFCSegmenter:
     """Ours, end to end: build cfg.segmenter on the encoder's codes and fit it on the samples."""
     k = num_classes if num_classes is not None else num_classes_of(samples, cfg.ignore_index)
-    model = make_classifier(None, encoder.layer_channels, encoder, k, cfg).to(next(encoder.parameters()).device)
+    model = make_classifier(None, encoder.layer_channels, encoder, k, cfg, image_channels=gen.img_channels).to(
+        next(encoder.parameters()).device)
     fit(model, gen, samples, cfg, progress=progress)
     return model

@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 from hfc.checkpoint import check_layers, load_module, save_module
 from hfc.config import OneShotConfig
 from hfc.errors import Diverged, HFCError
-from hfc.features import PixelEncoder
-from hfc.generator import FeatureGenerator, NoiseMode, layer_channels
+from hfc.features import PixelEncoder, upsample
+from hfc.generator import FeatureGenerator, NoiseMode, layer_channels, offering_image
 from hfc.segmenters import ConvSegmenter
 
 
@@ -77,22 +77,29 @@ TILE_VALUES = 1 << 20  # code values per block of HFCSegmenter.predict's CPU pat
 class HFCSegmenter(PixelClassifier):
     """Ours: the frozen HFC encoder (z, section 4) followed by a one-shot segmenter on z."""
 
-    def __init__(self, encoder: PixelEncoder, segmenter: ConvSegmenter) -> None:
+    def __init__(self, encoder: PixelEncoder, segmenter: ConvSegmenter, image_channels: int = 0) -> None:
         super().__init__()
-        assert segmenter.in_dim == encoder.out_dim, f"segmenter takes {segmenter.in_dim} channels, encoder gives {encoder.out_dim}"
+        assert segmenter.in_dim == encoder.out_dim + image_channels, (
+            f"segmenter takes {segmenter.in_dim} channels, encoder gives {encoder.out_dim} (+ {image_channels} image)")
         self.encoder = encoder  # frozen: `prepare` runs it without gradient, `fit` never optimises it
         self.segmenter = segmenter
         self.num_classes = segmenter.num_classes
+        # > 0: the segmenter also reads the generated image (the last feature layer, hfc.generator.ImageLayer)
+        self.image_channels = image_channels
 
     def prepare(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
-        """z = encoder(H) [N, D, size, size], without gradient."""
+        """z = encoder(H) [N, D, size, size], without gradient; [z, image] with image channels."""
         with torch.no_grad():
-            return self.encoder(features, size)
+            if not self.image_channels:
+                return self.encoder(features, size)
+            image = features[-1]
+            assert image.shape[1] == self.image_channels, f"image layer: {list(image.shape)}"
+            return torch.cat([self.encoder(features[:-1], size), upsample(image, size).contiguous()], dim=1)
 
     @property
     def layer_channels(self) -> tuple[int, ...]:
-        """C_l of the hidden layers the encoder was built for."""
-        return self.encoder.layer_channels
+        """C_l of the hidden layers the encoder was built for (then the image's channels, if it reads them)."""
+        return self.encoder.layer_channels + ((self.image_channels,) if self.image_channels else ())
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Segmenter logits on z."""
@@ -111,7 +118,7 @@ class HFCSegmenter(PixelClassifier):
     def predict(self, features: Sequence[torch.Tensor], size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """As PixelClassifier.predict; with an MLP segmenter on the CPU, encoder and MLP run on blocks of
         TILE_VALUES code values, so that the codes never leave the cache (same values)."""
-        if not (self.segmenter.per_pixel and self.encoder.proj.sparse_path(features, size)):
+        if self.image_channels or not (self.segmenter.per_pixel and self.encoder.proj.sparse_path(features, size)):
             return super().predict(features, size)
         n, k = features[0].shape[0], self.num_classes
         probs = features[0].new_empty(n, k, size * size)
@@ -184,6 +191,7 @@ def fit(
     a progress display."""
     if not samples:
         raise HFCError("no annotated samples to fit on")
+    gen = offering_image(gen, getattr(model, "image_channels", 0))
     check_layers(model.layer_channels, layer_channels(gen), type(model).__name__)
     size, device = gen.img_resolution, _device(model)
     labels = [_check_label(s.label, size, model.num_classes, cfg.ignore_index, i).to(device) for i, s in enumerate(samples)]
@@ -260,7 +268,9 @@ class Annotator:
                 raise TypeError("without an encoder, the segmenter must be a PixelClassifier (a baseline)")
             self.model = segmenter
         else:
-            self.model = segmenter if isinstance(segmenter, HFCSegmenter) else HFCSegmenter(encoder, segmenter)
+            self.model = segmenter if isinstance(segmenter, HFCSegmenter) else HFCSegmenter(
+                encoder, segmenter, image_channels_of(segmenter))
+        self.gen = gen = offering_image(gen, getattr(self.model, "image_channels", 0))
         check_layers(self.model.layer_channels, layer_channels(gen), "the annotator's encoder / baseline")
         self.model.eval()
 
@@ -277,9 +287,19 @@ class Annotator:
         return Annotated(images, labels, probs)
 
 
+def image_channels_of(segmenter: nn.Module) -> int:
+    """How many image channels a saved segmenter reads after the codes (its file's meta; 0 for older files)."""
+    return int((getattr(segmenter, "meta", None) or {}).get("image_channels", 0))
+
+
 def save_classifier(path: str | os.PathLike, model: PixelClassifier, meta: dict[str, Any] | None = None) -> None:
-    """Write a fitted model: for ours only the segmenter (the encoder lives in its own file), else the baseline."""
-    save_module(path, model.segmenter if isinstance(model, HFCSegmenter) else model, meta)
+    """Write a fitted model: for ours only the segmenter (the encoder lives in its own file; the meta records the
+    image channels it reads), else the baseline."""
+    if isinstance(model, HFCSegmenter):
+        extra = {"image_channels": model.image_channels} if model.image_channels else {}
+        save_module(path, model.segmenter, {**(meta or {}), **extra})
+    else:
+        save_module(path, model, meta)
 
 
 def load_classifier(
@@ -293,6 +313,8 @@ def load_classifier(
         raise HFCError(f"{path}: holds a {type(module).__name__}, not a segmenter")
     if encoder is None:
         raise HFCError(f"{path}: a segmenter on HFC codes; give the HFC encoder it was fitted with")
-    if encoder.out_dim != module.in_dim:
-        raise HFCError(f"{path}: segmenter takes {module.in_dim}-channel codes, the encoder gives {encoder.out_dim}")
-    return HFCSegmenter(encoder, module).eval()
+    image_channels = image_channels_of(module)
+    if encoder.out_dim + image_channels != module.in_dim:
+        raise HFCError(f"{path}: segmenter takes {module.in_dim}-channel codes, the encoder gives {encoder.out_dim}"
+                       + (f" (+ {image_channels} image channels)" if image_channels else ""))
+    return HFCSegmenter(encoder, module, image_channels).eval()

@@ -180,6 +180,8 @@ def build_kit(root: Path) -> dict[str, Path]:
                                                                          root / "sim_no_window.yaml")):
         (root / f"{name}.yaml").write_text(f"windows: {sim}\n")
         kit[f"{name}_yaml"] = root / f"{name}.yaml"
+    (root / "qs_fit_image_word.yaml").write_text("fit: {image: sometimes}\n")
+    kit["qs_fit_image_word_yaml"] = root / "qs_fit_image_word.yaml"
 
     # data sets: a good one, one with other categories, one of a single image, damaged copies
     kit["coco"] = write_coco(root / "coco")

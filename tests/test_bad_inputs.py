@@ -284,6 +284,7 @@ CASES = [
     ("quickstart --outdir {out} --network {missing}", 2, "not found"),
     ("quickstart --outdir {out} --config {qs_windows_missing_yaml}", 2, "windows:"),
     ("quickstart --outdir {out} --config {qs_windows_no_window_yaml}", 2, "no window"),
+    ("quickstart --outdir {out} --config {qs_fit_image_word_yaml}", 2, "fit.image"),
 ]
 
 

@@ -156,6 +156,17 @@ def test_config_validation(tmp_path):
         assert cfg.ratio_names == ["1:0", "1:1", "1:2", "1:5", "1:10"]
 
 
+
+def test_window_presets_cut_the_full_protocol_to_one_model_at_1_0_and_1_5():
+    root = Path(__file__).parents[1] / "configs/eval"
+    full = load_config(root / "downstream-windows-cpu.yaml", ds.DownstreamConfig)
+    assert full.ratio_names == ["1:0", "1:1", "1:5", "1:10"]
+    for name, model in (("sdanet", "sdanet"), ("deeplab", "deeplabv3")):
+        cut = load_config(root / f"downstream-windows-{name}-cpu.yaml", ds.DownstreamConfig)
+        assert cut.ratio_names == ["1:0", "1:5"] and [m.name for m in cut.models] == [model]
+        assert cut.models[0] == next(m for m in full.models if m.name == model)  # the same network as the full sweep
+        assert dataclasses.replace(cut, models=full.models, ratios=full.ratios) == full
+
 def test_plan_runs_needs_enough_synthetic_scans():
     cfg = ds.DownstreamConfig(**{**TINY, "ratios": [0, 1, 5], "num_real": 2, "models": [ds.ModelConfig("sdanet")]})
     assert ds.plan_runs(cfg, 4, 10, Path("s")) == (2, {"1:0": 0, "1:1": 2, "1:5": 10})

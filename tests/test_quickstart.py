@@ -119,7 +119,8 @@ def windows_run(tmp_path_factory):
     (tmp / "windows.yaml").write_text(TINY_WINDOWS)
     qs = {"network": str(net), "windows": str(tmp / "windows.yaml"), "hfc": str(ROOT / "configs/hfc/tiny.yaml"),
           "hfc_epochs": 2, "projector_steps": 3, "categories": ["Hammer", "Wrench"],
-          "example": {"candidates": 40, "min_pixels": 2}, "fit": {"segmenter": "mlp1", "hidden": 8, "epochs": 3},
+          "example": {"candidates": 40, "min_pixels": 2},
+          "fit": {"segmenter": "mlp1", "hidden": 8, "epochs": 3, "image": True, "standardize": True},  # as shipped
           "test": {"threat": 3, "clean": 1}, "synth": {"n": 6, "shard_size": 3, "batch": 2, "min_area": 0,
                                                  "class_from": "condition"},
           "threads": 1}
@@ -150,6 +151,9 @@ def test_quickstart_on_windows_annotates_one_window_per_class(windows_run):
     report = (out / "report.md").read_text()
     assert "ONE simulator window per threat category" in report and f"{scores['miou']:.3f}" in report
     assert "![held-out](eval/heldout.png)" in report
+    from baggan.quickstart import _segmenter_meta
+
+    assert _segmenter_meta(out)["image_channels"] == 3 and "codes + image" in report  # fit.image: the colours too
 
 
 def test_quickstart_windows_take_the_drawn_label_as_the_class(windows_run):
@@ -190,7 +194,7 @@ def test_quickstart_windows_annotate_the_best_projected_of_several_tries(windows
     psnr = _segmenter_meta(tmp_path / "out")["projection_psnr"]
     assert len(psnr) == 2 and "best projected of 2" in lines[-1]
     for k, group in enumerate(groups):  # the kept candidate is the group's best reconstruction
-        tried = [q._project(s, "", "").projection.psnr for s in group]
+        tried = [q.project_scan(s, "", "").projection.psnr for s in group]
         assert psnr[k] == pytest.approx(max(tried))
         assert str(group[int(np.argmax(tried))].seed) in lines[-1]
 
