@@ -199,6 +199,8 @@ CASES = [
      "--hfc"),
     ("oneshot fit --network {net} --hfc {seg} --seed 0 --mask {mask_png} --out {out}", 2, "--hfc"),
     ("oneshot fit --network {net} --seed 0 --mask {mask_png} --out {out}", 2, "--hfc is required"),
+    ("oneshot fit --network {net} --method datasetgan --with-image --seed 0 --mask {mask_png} --out {out}", 2,
+     "--with-image"),
     ("oneshot fit --network {garbage_pt} --hfc {hfc} --seed 0 --mask {mask_png} --out {out}", 2,
      "not a readable network file"),
     # --- annotate

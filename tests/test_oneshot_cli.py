@@ -101,6 +101,19 @@ def test_raw_feature_baselines_need_no_encoder(kit, method):
     assert model.kind == method.replace("-", "_") and model.meta["method"] == method and model.meta["hfc"] == ""
 
 
+def test_with_image_fits_codes_and_colours_and_annotates(kit):
+    out = kit / "with-image.pt"
+    r = fit(kit, "--hfc", kit / "hfc.pt", "--seed", 3, "--mask", kit / "mask3.png", "--hidden", 16, "--epochs", 60,
+            "--with-image", "--out", out)
+    assert r.exit_code == 0, r.output
+    model = load_classifier(out, load_module(kit / "hfc.pt"))
+    assert model.image_channels == 3 and model.segmenter.in_dim == 16 + 3 and model.segmenter.standardize
+    assert model.segmenter.meta["training_iou"][0] >= 0.9  # masks of bright / dark pixels: in the colours
+    r = run("annotate", "--network", kit / "net.pt", "--hfc", kit / "hfc.pt", "--segmenter", out, "--n", 2,
+            "--outdir", kit / "annotated-with-image", "--device", "cpu")
+    assert r.exit_code == 0, r.output  # the annotator offers the image itself
+
+
 def test_annotate_writes_the_grid(kit):
     seg = kit / "ann-seg.pt"
     assert fit(kit, "--hfc", kit / "hfc.pt", "--seed", 3, "--mask", kit / "mask3.png", "--segmenter", "mlp1",

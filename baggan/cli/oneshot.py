@@ -63,6 +63,9 @@ def oneshot_group() -> None:
               help="Add the discriminator-feature loss to the projection (the network file must hold D).")
 @click.option("--resize", is_flag=True, help="Resize an --image (and its mask) of another size instead of refusing it.")
 @click.option("--init-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the segmenter init and the projection.")
+@click.option("--with-image", is_flag=True,
+              help="The segmenter also reads the generated image's colours beside the HFC codes, inputs "
+                   "standardised per channel (docs/oneshot.md, 'The image beside the codes').")
 @click.option("--out", default="segmenter.pt", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Fitted segmenter file; a picture of the samples is written beside it (.png).")
 @device_option
@@ -71,7 +74,7 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
             images: tuple[Path, ...], masks: tuple[Path, ...], method: str | None, seg_name: str, hidden: int,
             epochs: int, lr: float, label_set: str, psi: float, class_idx: int | None, steps: int, w_steps: int,
             project_lr: float, no_project_noise: bool, use_d_features: bool, resize: bool, init_seed: int,
-            out: Path, device: str) -> None:
+            with_image: bool, out: Path, device: str) -> None:
     """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
     from baggan.data.labelsets import get_label_set
     from baggan.device import resolve_device
@@ -80,6 +83,7 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
     from baggan.stylegan2 import StyleGANFeatureGenerator, load_network
     from baggan.stylegan2.projector import ProjectorConfig
     from hfc.config import OneShotConfig
+    from hfc.generator import ImageLayer
 
     order = [SOURCES[name] for name in ctx.meta["oneshot.order"] if name in SOURCES]
     if not order:
@@ -88,12 +92,15 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
         raise UserError(f"give one --mask per sample: {len(order)} --seed/--ws/--image but {len(masks)} --mask")
     ls = get_label_set(label_set)
     try:
-        ocfg = OneShotConfig(segmenter=seg_name, hidden=hidden, epochs=epochs, lr=lr, seed=init_seed)
+        ocfg = OneShotConfig(segmenter=seg_name, hidden=hidden, epochs=epochs, lr=lr, seed=init_seed,
+                             image=with_image, standardize=with_image)
         pcfg = ProjectorConfig(steps=steps, w_steps=w_steps, lr=project_lr, noise=not no_project_noise,
                                seed=init_seed)
     except ValueError as e:
         raise UserError(f"bad option: {e}") from None
     dev = resolve_device(device)
+    if method in RAW_METHODS and with_image:
+        raise UserError(f"--with-image: the image goes beside HFC codes; --method {method} reads the raw features")
     if method in RAW_METHODS and hfc is not None:
         click.echo(f"warning: --hfc ignored: --method {method} fits on the raw hidden features", err=True)
     method, encoder = load_encoder(hfc, method, dev)
@@ -106,6 +113,8 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
         raise UserError(f"--use-d-features: {network} holds no discriminator (it holds {', '.join(sorted(nets))})")
     gen = StyleGANFeatureGenerator(G)
     check_encoder(gen, encoder, hfc)
+    if with_image:  # the samples' features end with their image
+        gen = ImageLayer(gen)
 
     values = {"seed": iter(seeds), "ws": iter(ws_files), "image": iter(images)}
     sources = [(kind, next(values[kind])) for kind in order]
