@@ -116,7 +116,8 @@ def projected_sample(
     D: Discriminator | None = None, progress: bool = True, c: torch.Tensor | None = None,
 ) -> AnnotatedSample:
     """A real scan projected into W+ (and noise); its features are those of the projection, rendered with its noise
-    (and its image, when `gen` offers it as a feature layer, hfc.generator.ImageLayer). `c` [c_dim]: the scan's label for a conditional generator (the projection starts from that label's mean w)."""
+    (and its image, when `gen` offers it as a feature layer, hfc.generator.ImageLayer). `c` [c_dim]: the scan's
+    label for a conditional generator (the projection starts from that label's mean w)."""
     from hfc.generator import ImageLayer
 
     result = project(gen.G, scan, cfg, D=D, progress=progress, c=c)

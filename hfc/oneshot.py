@@ -38,6 +38,7 @@ class PixelClassifier(nn.Module):
 
     num_classes: int
     layer_channels: tuple[int, ...]  # C_l of the hidden layers it reads
+    image_channels: int = 0  # > 0: it also reads the generated image, as the last feature layer
 
     def prepare(self, features: Sequence[torch.Tensor], size: int) -> Any:
         """The frozen part, computed once per sample by `fit` (no gradient)."""
@@ -84,8 +85,7 @@ class HFCSegmenter(PixelClassifier):
         self.encoder = encoder  # frozen: `prepare` runs it without gradient, `fit` never optimises it
         self.segmenter = segmenter
         self.num_classes = segmenter.num_classes
-        # > 0: the segmenter also reads the generated image (the last feature layer, hfc.generator.ImageLayer)
-        self.image_channels = image_channels
+        self.image_channels = image_channels  # the segmenter's input: [z, image] (hfc.generator.ImageLayer)
 
     def prepare(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
         """z = encoder(H) [N, D, size, size], without gradient; [z, image] with image channels."""
@@ -191,7 +191,7 @@ def fit(
     a progress display."""
     if not samples:
         raise HFCError("no annotated samples to fit on")
-    gen = offering_image(gen, getattr(model, "image_channels", 0))
+    gen = offering_image(gen, model.image_channels)
     check_layers(model.layer_channels, layer_channels(gen), type(model).__name__)
     size, device = gen.img_resolution, _device(model)
     labels = [_check_label(s.label, size, model.num_classes, cfg.ignore_index, i).to(device) for i, s in enumerate(samples)]
@@ -270,7 +270,7 @@ class Annotator:
         else:
             self.model = segmenter if isinstance(segmenter, HFCSegmenter) else HFCSegmenter(
                 encoder, segmenter, image_channels_of(segmenter))
-        self.gen = gen = offering_image(gen, getattr(self.model, "image_channels", 0))
+        self.gen = gen = offering_image(gen, self.model.image_channels)
         check_layers(self.model.layer_channels, layer_channels(gen), "the annotator's encoder / baseline")
         self.model.eval()
 
