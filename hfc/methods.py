@@ -7,6 +7,7 @@ from typing import Sequence
 
 from hfc.baselines import BASELINES, DatasetGAN
 from hfc.config import OneShotConfig
+from hfc.errors import HFCError
 from hfc.features import PixelEncoder
 from hfc.generator import FeatureGenerator
 from hfc.oneshot import Annotation, HFCSegmenter, PixelClassifier, fit, num_classes_of
@@ -15,7 +16,7 @@ from hfc.segmenters import make_segmenter
 
 
 def make_classifier(raw: str | None, layer_channels: Sequence[int], encoder: PixelEncoder | None, num_classes: int,
-                    cfg: OneShotConfig, members: int | None = None, image_channels: int = 3) -> PixelClassifier:
+                    cfg: OneShotConfig, members: int | None = None, image_channels: int = 0) -> PixelClassifier:
     """The PixelClassifier initialised from cfg.seed: baseline `raw` (a RAW_METHODS name; DatasetGAN with `members`
     when given) on hidden layers of `layer_channels`, or, with raw None, cfg.segmenter on the encoder's codes (and,
     with cfg.image, on the generated image's `image_channels` channels)."""
@@ -23,6 +24,8 @@ def make_classifier(raw: str | None, layer_channels: Sequence[int], encoder: Pix
         if raw is not None:
             cls = BASELINES[raw]
             return cls(layer_channels, num_classes, **({"members": members} if members and cls is DatasetGAN else {}))
+        if cfg.image and not image_channels:
+            raise HFCError("image: true needs the generator's image channels (make_classifier image_channels)")
         extra = image_channels if cfg.image else 0
         return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim + extra, num_classes, cfg.hidden,
                                                     standardize=cfg.standardize), extra)

@@ -262,7 +262,7 @@ class Annotator:
         segmenter: nn.Module,
         noise_mode: NoiseMode = "const",
     ) -> None:
-        self.gen, self.noise_mode = gen, noise_mode
+        self.noise_mode = noise_mode
         if encoder is None:
             if not isinstance(segmenter, PixelClassifier):
                 raise TypeError("without an encoder, the segmenter must be a PixelClassifier (a baseline)")
@@ -270,8 +270,8 @@ class Annotator:
         else:
             self.model = segmenter if isinstance(segmenter, HFCSegmenter) else HFCSegmenter(
                 encoder, segmenter, image_channels_of(segmenter))
-        self.gen = gen = offering_image(gen, self.model.image_channels)
-        check_layers(self.model.layer_channels, layer_channels(gen), "the annotator's encoder / baseline")
+        self.gen = offering_image(gen, self.model.image_channels)  # the image, if the model reads it
+        check_layers(self.model.layer_channels, layer_channels(self.gen), "the annotator's encoder / baseline")
         self.model.eval()
 
     @property

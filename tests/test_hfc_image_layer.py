@@ -84,3 +84,11 @@ def test_image_segmenter_saves_loads_and_annotates(gen, blind_encoder, samples, 
         out = annotate(ws)
         _, feats = ImageLayer(gen).synthesize(ws)
     assert torch.equal(out.probs, model.predict(feats, 32)[1])
+
+
+def test_an_image_segmenter_needs_the_image_channels(blind_encoder):
+    from hfc.errors import HFCError
+    from hfc.methods import make_classifier
+
+    with pytest.raises(HFCError, match="image channels"):
+        make_classifier(None, blind_encoder.layer_channels, blind_encoder, 2, OneShotConfig(image=True))
