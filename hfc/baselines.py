@@ -33,11 +33,22 @@ class RawFeatureClassifier(PixelClassifier):
 
     kind = ""
 
-    def __init__(self, layer_channels: Sequence[int], num_classes: int, first: int, negative_slope: float | None) -> None:
+    def __init__(self, layer_channels: Sequence[int], num_classes: int, first: int, negative_slope: float | None,
+                 image_channels: int = 0) -> None:
+        """`layer_channels` ends with the image's channels when it reads the image (`image_channels` > 0: the
+        generator's features then end with the image, hfc.generator.ImageLayer)."""
         super().__init__()
+        assert not image_channels or layer_channels[-1] == image_channels, (
+            f"the last layer read ({list(layer_channels)}) is not the image's {image_channels} channels")
         self.layer_channels, self.num_classes = tuple(layer_channels), num_classes
+        self.image_channels = image_channels
         self.first = FusedLinear(layer_channels, first)
         self.negative_slope = negative_slope
+
+    def base_spec(self) -> dict[str, Any]:
+        """The constructor kwargs every raw-feature baseline shares."""
+        image = {"image_channels": self.image_channels} if self.image_channels else {}
+        return {"layer_channels": list(self.layer_channels), "num_classes": self.num_classes, **image}
 
     def prepare(self, features: Sequence[torch.Tensor], size: int) -> tuple[list[torch.Tensor], int]:
         """The raw features themselves (the whole network trains)."""
@@ -56,10 +67,11 @@ class DatasetGAN(RawFeatureClassifier):
     kind = "datasetgan"
 
     def __init__(
-        self, layer_channels: Sequence[int], num_classes: int, members: int = 10, hidden: Sequence[int] = (128, 32)
+        self, layer_channels: Sequence[int], num_classes: int, members: int = 10, hidden: Sequence[int] = (128, 32),
+        image_channels: int = 0,
     ) -> None:
         h1, h2 = hidden
-        super().__init__(layer_channels, num_classes, members * h1, negative_slope=None)
+        super().__init__(layer_channels, num_classes, members * h1, negative_slope=None, image_channels=image_channels)
         self.members, self.hidden = members, (h1, h2)
         self.bn = nn.BatchNorm2d(members * h1)
         self.rest = conv_stack([members * h1, members * h2, members * num_classes], 1, negative_slope=None,
@@ -67,8 +79,7 @@ class DatasetGAN(RawFeatureClassifier):
 
     def spec(self) -> dict[str, Any]:
         """Constructor kwargs."""
-        return {"layer_channels": list(self.layer_channels), "num_classes": self.num_classes,
-                "members": self.members, "hidden": list(self.hidden)}  # fmt: skip
+        return {**self.base_spec(), "members": self.members, "hidden": list(self.hidden)}
 
     def member_logits(self, x: tuple[list[torch.Tensor], int]) -> torch.Tensor:
         """Each member's logits, [N, members, K, size, size]."""
@@ -109,14 +120,15 @@ class RepurposeMLP(RawFeatureClassifier):
 
     kind = "repurpose_mlp"
 
-    def __init__(self, layer_channels: Sequence[int], num_classes: int, hidden: Sequence[int] = (128, 64)) -> None:
-        super().__init__(layer_channels, num_classes, hidden[0], negative_slope=0.2)
+    def __init__(self, layer_channels: Sequence[int], num_classes: int, hidden: Sequence[int] = (128, 64),
+                 image_channels: int = 0) -> None:
+        super().__init__(layer_channels, num_classes, hidden[0], negative_slope=0.2, image_channels=image_channels)
         self.hidden = tuple(hidden)
         self.rest = conv_stack(list(hidden) + [num_classes], 1)
 
     def spec(self) -> dict[str, Any]:
         """Constructor kwargs."""
-        return {"layer_channels": list(self.layer_channels), "num_classes": self.num_classes, "hidden": list(self.hidden)}
+        return {**self.base_spec(), "hidden": list(self.hidden)}
 
     def classify(self, x: tuple[list[torch.Tensor], int]) -> torch.Tensor:
         """Logits [N, K, size, size]."""
@@ -135,15 +147,15 @@ class RepurposeFCN(RawFeatureClassifier):
         num_classes: int,
         widths: Sequence[int] = (128, 64, 64, 32),
         dilations: Sequence[int] = (2, 4, 2, 1),
+        image_channels: int = 0,
     ) -> None:
-        super().__init__(layer_channels, num_classes, widths[0], negative_slope=0.2)
+        super().__init__(layer_channels, num_classes, widths[0], negative_slope=0.2, image_channels=image_channels)
         self.widths, self.dilations = tuple(widths), tuple(dilations)
         self.rest = conv_stack(list(widths) + [num_classes], 3, dilations=dilations)
 
     def spec(self) -> dict[str, Any]:
         """Constructor kwargs."""
-        return {"layer_channels": list(self.layer_channels), "num_classes": self.num_classes,
-                "widths": list(self.widths), "dilations": list(self.dilations)}  # fmt: skip
+        return {**self.base_spec(), "widths": list(self.widths), "dilations": list(self.dilations)}
 
     def classify(self, x: tuple[list[torch.Tensor], int]) -> torch.Tensor:
         """Logits [N, K, size, size]."""

@@ -18,15 +18,17 @@ from hfc.segmenters import make_segmenter
 def make_classifier(raw: str | None, layer_channels: Sequence[int], encoder: PixelEncoder | None, num_classes: int,
                     cfg: OneShotConfig, members: int | None = None, image_channels: int = 0) -> PixelClassifier:
     """The PixelClassifier initialised from cfg.seed: baseline `raw` (a RAW_METHODS name; DatasetGAN with `members`
-    when given) on hidden layers of `layer_channels`, or, with raw None, cfg.segmenter on the encoder's codes (and,
-    with cfg.image, on the generated image's `image_channels` channels)."""
+    when given) on hidden layers of `layer_channels`, or, with raw None, cfg.segmenter on the encoder's codes; with
+    cfg.image either also reads the generated image's `image_channels` channels (as the last feature layer)."""
+    if cfg.image and not image_channels:
+        raise HFCError("image: true needs the generator's image channels (make_classifier image_channels)")
+    extra = image_channels if cfg.image else 0
     with seeded(cfg.seed):
         if raw is not None:
             cls = BASELINES[raw]
-            return cls(layer_channels, num_classes, **({"members": members} if members and cls is DatasetGAN else {}))
-        if cfg.image and not image_channels:
-            raise HFCError("image: true needs the generator's image channels (make_classifier image_channels)")
-        extra = image_channels if cfg.image else 0
+            kwargs = {"members": members} if members and cls is DatasetGAN else {}
+            image = {"image_channels": extra} if extra else {}
+            return cls(tuple(layer_channels) + ((extra,) if extra else ()), num_classes, **kwargs, **image)
         return HFCSegmenter(encoder, make_segmenter(cfg.segmenter, encoder.out_dim + extra, num_classes, cfg.hidden,
                                                     standardize=cfg.standardize), extra)
 

@@ -19,6 +19,7 @@ from baggan.evaluate.oneshot_data import SimScans
 from baggan.evaluate.oneshot_report import unit_scores
 from baggan.oneshot import class_table
 from baggan.stylegan2 import NetworkConfig, build_generator, save_network
+from hfc.names import RAW_METHODS, SEGMENTERS
 
 TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "eval" / "oneshot-tiny.yaml"
 TINY32 = NetworkConfig(cfg="custom", resolution=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256,
@@ -210,6 +211,14 @@ def test_standardize_and_lbfgs_rerun_only_the_segmenters_they_name(network, tmp_
     assert unit["key"]["fit"]["standardize"] is True and unit["key"]["fit"]["optimizer"] == "lbfgs"
 
 
+@pytest.mark.parametrize("path", sorted(TINY_CONFIG.parent.glob("oneshot-*.yaml")), ids=lambda p: p.name)
+def test_the_shipped_protocol_configs_load(path):
+    from baggan.evaluate.oneshot_config import load_oneshot_config
+
+    cfg = load_oneshot_config(path)
+    assert cfg.methods and set(cfg.fit.image) <= {*SEGMENTERS, *RAW_METHODS}
+
+
 # ------------------------------------------------------------------------------------------------------ errors
 
 @pytest.mark.parametrize("change,message", [
@@ -223,6 +232,7 @@ def test_standardize_and_lbfgs_rerun_only_the_segmenters_they_name(network, tmp_
     ({"ablation.blocks": [9]}, "block 9 does not exist"),
     ({"ablation.patch_sizes": [64]}, "larger than the 32px scans"),
     ({"fit.standardize": ["mlp2"]}, "standardize: unknown segmenter(s) ['mlp2']"),
+    ({"fit.image": ["rgb"]}, "image: unknown segmenter(s) or baseline(s) ['rgb']"),
     ({"fit.lbfgs": ["fcn4"]}, "lbfgs: unknown segmenter(s) ['fcn4']"),
 ])
 def test_config_errors_are_one_line(network, tmp_path, change, message):

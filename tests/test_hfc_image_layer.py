@@ -92,3 +92,21 @@ def test_an_image_segmenter_needs_the_image_channels(blind_encoder):
 
     with pytest.raises(HFCError, match="image channels"):
         make_classifier(None, blind_encoder.layer_channels, blind_encoder, 2, OneShotConfig(image=True))
+
+
+def test_a_raw_baseline_reads_the_image_too(gen, samples, tmp_path):
+    from hfc.methods import make_classifier
+    from hfc.oneshot import fit
+
+    cfg = OneShotConfig(epochs=5, image=True, seed=0)
+    model = make_classifier("repurpose-mlp", layer_channels(gen), None, 2, cfg, image_channels=3)
+    assert model.image_channels == 3 and model.layer_channels == (*layer_channels(gen), 3)
+    history = fit(model, gen, samples, cfg)  # fit offers the image itself
+    assert len(history) == 5 and history[-1] < history[0]
+    save_classifier(tmp_path / "raw.pt", model)
+    loaded = load_classifier(tmp_path / "raw.pt")
+    assert loaded.image_channels == 3 and loaded.layer_channels == model.layer_channels
+    ws = gen.sample_ws(2, seed=11)
+    with torch.no_grad():
+        _, feats = ImageLayer(gen).synthesize(ws)
+        assert torch.equal(Annotator(gen, None, loaded)(ws).probs, model.predict(feats, 32)[1])

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -92,7 +93,8 @@ def test_a_conditional_projection_starts_from_the_windows_label(conditional_netw
 def test_tiny_windows_run_with_oracle_rows(conditional_network, tmp_path):
     (tmp_path / "sim.yaml").write_text(TINY_SIM)
     cfg = _write_config(tmp_path / "c.yaml", **{"scans.sim": str(tmp_path / "sim.yaml"), "oracle": {"train": 3},
-                                                "methods": ["ours-mlp", "repurpose-mlp"]})
+                                                "methods": ["ours-mlp", "repurpose-mlp"],
+                                                "fit.image": ["mlp1", "repurpose-mlp"]})
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["evaluate", "oneshot", "--config", str(cfg), "--network",
                                       str(conditional_network), "--outdir", str(out), "--device", "cpu"])
@@ -108,6 +110,14 @@ def test_tiny_windows_run_with_oracle_rows(conditional_network, tmp_path):
     assert len(data["info"]["oracle"]) == 3 and data["info"]["scans"] == str(tmp_path / "sim.yaml")
     md = (out / "oneshot.md").read_text()
     assert "Oracle: Ours / MLP (fitted on 3 projected scans" in md
+    # both segmenters read the image (fit.image), and each window is also scored with its class from its label
+    assert all(u["key"]["fit"]["image"] is True for u in units)
+    assert "mIoU, class from label" in md and "↳ class from label" in md
+    for u in units:
+        by_label, kinds = np.asarray(u["result"]["cms_condition"]), np.asarray(u["result"]["test_kinds"])
+        assert by_label.shape == np.asarray(u["result"]["cms"]).shape
+        assert by_label[kinds == "clean"][:, :, 1:].sum() == 0  # a threat-free label allows no threat class
+        assert (by_label.sum((1, 2)) == np.asarray(u["result"]["cms"]).sum((1, 2))).all()
 
 
 @pytest.mark.parametrize("change,message", [

@@ -210,7 +210,7 @@ def build_model(ws: Workspace, model: Model, encoder: PixelEncoder | None, num_c
     from hfc.methods import make_classifier
 
     return make_classifier(model.raw, layer_channels(ws.gen), encoder, num_classes, _oneshot_config(model, fit, seed),
-                           fit.datasetgan_members).to(ws.device)
+                           fit.datasetgan_members, image_channels=ws.gen.img_channels).to(ws.device)
 
 
 def _oneshot_config(model: Model, fit: FitConfig, seed: int) -> OneShotConfig:
@@ -221,7 +221,8 @@ def _oneshot_config(model: Model, fit: FitConfig, seed: int) -> OneShotConfig:
     on_codes = model.raw is None
     return OneShotConfig(segmenter=segmenter, hidden=fit.hidden, epochs=fit.epochs, lr=fit.lr, seed=seed,
                          standardize=on_codes and segmenter in fit.standardize,
-                         optimizer="lbfgs" if on_codes and segmenter in fit.lbfgs else "adam")
+                         optimizer="lbfgs" if on_codes and segmenter in fit.lbfgs else "adam",
+                         image=(segmenter if on_codes else model.raw) in fit.image)
 
 
 def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
@@ -234,7 +235,7 @@ def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
 def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Sequence[tuple[EvalScan, Projection]],
              test: Sequence[tuple[EvalScan, Projection]]) -> dict:
     """Fit the unit's model on its annotated scans and test it: confusion matrices per test scan, and timings."""
-    from baggan.oneshot import class_table
+    from baggan.oneshot import categories_from, class_table
     from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
     from hfc.oneshot import Annotation, fit
 
@@ -242,7 +243,8 @@ def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Seq
     table = class_table([s.label for s, _ in train], ws.scans.category_ids)
     k = len(table)
     net = build_model(ws, unit.model, encoder, k, cfg.fit, cfg.fit.seed + unit.rep)
-    feats = [ws.cache.features(p) for _, p in train]
+    image = net.image_channels > 0
+    feats = [ws.cache.features(p, image) for _, p in train]
     samples = [Annotation(p.ws[0], torch.from_numpy(to_classes(s.label, table)), tuple(f))
                for (s, p), f in zip(train, feats)]
     t0, c0 = time.time(), time.process_time()
@@ -251,13 +253,17 @@ def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Seq
     t1, c1 = time.time(), time.process_time()
     train_cm = sum(confusion_matrix(to_classes(s.label, table), net.predict(f, ws.size)[0][0].cpu().numpy(), k)
                    for (s, _), f in zip(train, feats))
-    cms, shown, show = [], [], show_indices(test, cfg.show)
+    cms, by_label, shown, show = [], [], [], show_indices(test, cfg.show)
     for i, (scan, proj) in enumerate(test):
-        pred = net.predict(ws.cache.features(proj), ws.size)[0][0].cpu().numpy()
-        cms.append(confusion_matrix(to_classes(scan.label, table), pred, k))
+        labels, probs = net.predict(ws.cache.features(proj, image), ws.size)
+        pred, gt = labels[0].cpu().numpy(), to_classes(scan.label, table)
+        cms.append(confusion_matrix(gt, pred, k))
+        if ws.G.c_dim:  # a threat pixel's class from the scan's own label, as synthesis with class_from: condition
+            by_label.append(confusion_matrix(gt, to_classes(categories_from(probs, table, scan.present), table), k))
         if i in show:
             shown.append(np.asarray(table)[pred])
-    return {"classes": table, "cms": np.stack(cms), "test_kinds": [s.kind for s, _ in test],
+    extra = {"cms_condition": np.stack(by_label)} if by_label else {}
+    return {"classes": table, "cms": np.stack(cms), **extra, "test_kinds": [s.kind for s, _ in test],
             "train_seeds": [s.seed for s, _ in train], "final_loss": history[-1],
             "train_miou": float(mean_iou(iou_from_confusion(train_cm))), "fit_seconds": t1 - t0,
             "fit_cpu_seconds": c1 - c0, "eval_seconds": time.time() - t1, "shown": np.stack(shown) if shown else []}
@@ -301,10 +307,12 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
     """Everything that determines a unit's result (its cache key)."""
     cfg = ws.cfg
     fit = to_dict(cfg.fit) if unit.model.raw == "datasetgan" else {**to_dict(cfg.fit), "datasetgan_members": None}
-    del fit["standardize"], fit["lbfgs"]  # in the key only where they apply: results cached before them stay valid
+    del fit["standardize"], fit["lbfgs"], fit["image"]  # in the key only where they apply: older results stay valid
     ocfg = _oneshot_config(unit.model, cfg.fit, 0)
     if ocfg.standardize:
         fit["standardize"] = True
+    if ocfg.image:
+        fit["image"] = True
     if ocfg.optimizer != "adam":
         fit["optimizer"] = ocfg.optimizer
     return {"model": dataclasses.asdict(unit.model), "hfc": hfc_cfg.to_dict() if hfc_cfg else None, "fit": fit,
@@ -320,7 +328,9 @@ def _load_unit(path: Path) -> dict | None:
         return None
     try:
         doc = read_json(path)
-        doc["result"]["cms"] = np.asarray(doc["result"]["cms"], np.int64)
+        for key in ("cms", "cms_condition"):
+            if key in doc["result"]:
+                doc["result"][key] = np.asarray(doc["result"][key], np.int64)
         shown = path.with_suffix(".npz")
         doc["result"]["shown"] = np.load(shown)["shown"] if shown.is_file() else []
         return doc
@@ -385,7 +395,7 @@ def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path 
         key = _unit_key(ws, unit, hcfg, train, test)
         path = outdir / "units" / f"{stable_hash(key)}.json"
         doc = _load_unit(path)
-        if doc is None:
+        if doc is None or (ws.G.c_dim and "cms_condition" not in doc["result"]):  # cached before label scoring
             bar.set_postfix_str(f"{unit.part}: {unit.row} {unit.group} rep {unit.rep}".strip())
             encoder = ws.encoder(unit.model.hfc, hcfg) if hcfg else None
             result = run_unit(ws, unit, encoder, [(s, projections[(s.kind, s.seed)]) for s in train], test_pairs)

@@ -11,7 +11,7 @@ from baggan.config import check
 from baggan.data.labelsets import PAPER_THREATS, PIDRAY
 from baggan.errors import UserError
 from baggan.stylegan2.projector import ProjectorConfig
-from hfc.names import SEGMENTERS
+from hfc.names import RAW_METHODS, SEGMENTERS
 
 Part = Literal["main", "shots", "depth", "layer", "tau", "dk", "patch"]
 PARTS: tuple[str, ...] = get_args(Part)
@@ -112,11 +112,17 @@ class FitConfig:
     standardize: list[str] = field(default_factory=list)
     # segmenters on the codes fitted with L-BFGS to convergence (at most `epochs` loss evaluations) instead of Adam
     lbfgs: list[str] = field(default_factory=list)
+    # segmenters on the codes and raw-feature baselines (hfc.names.RAW_METHODS) that also read the generated image
+    # (hfc.generator.ImageLayer): the codes lose the dark-metal-on-light-clutter contrast the image keeps
+    image: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         for key in ("standardize", "lbfgs"):
             bad = sorted(set(getattr(self, key)) - set(SEGMENTERS))
             check(not bad, key, f"unknown segmenter(s) {bad}; choose from {list(SEGMENTERS)}")
+        bad = sorted(set(self.image) - set(SEGMENTERS) - set(RAW_METHODS))
+        check(not bad, "image", f"unknown segmenter(s) or baseline(s) {bad}; choose from "
+                                f"{list(SEGMENTERS) + list(RAW_METHODS)}")
         check(self.epochs >= 1, "epochs", f"must be ≥ 1, got {self.epochs}")
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         check(self.hidden >= 1, "hidden", f"must be ≥ 1, got {self.hidden}")

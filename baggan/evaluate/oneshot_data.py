@@ -228,8 +228,9 @@ class ProjectionCache:
         return Projection(r.ws, r.noise, r.image, r.psnr, r.ssim)
 
     @torch.no_grad()
-    def features(self, proj: Projection) -> list[torch.Tensor]:
-        """Hidden features [H_1..H_L] (batch 1, on G's device) of a projection, rendered with its noise maps."""
+    def features(self, proj: Projection, image: bool = False) -> list[torch.Tensor]:
+        """Hidden features [H_1..H_L] (batch 1, on G's device) of a projection, rendered with its noise maps; with
+        `image` the rendered image after them (the layers of hfc.generator.ImageLayer)."""
         if self._work is None:
             import copy
 
@@ -237,8 +238,8 @@ class ProjectionCache:
         device = self._work.synthesis.b4.const.device
         for name, layer in noise_layers(self._work):  # maps the projection did not optimise stay G's own
             layer.noise_const = proj.noise.get(name, self._own_noise[name]).to(device)
-        _, feats = self._work.synthesis(proj.ws.to(device), noise_mode="const", return_features=True)
-        return feats
+        img, feats = self._work.synthesis(proj.ws.to(device), noise_mode="const", return_features=True)
+        return [*feats, img] if image else feats
 
 
 __all__ = ["stable_hash", "EvalScan", "SimScans", "Projection", "ProjectionCache"]
