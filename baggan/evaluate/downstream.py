@@ -449,12 +449,20 @@ def read_runs(doc: dict) -> list[RunResult]:
     return [RunResult(**{k: _from_json(v) for k, v in r.items()}) for r in doc["runs"]]
 
 
+def _run_defining(key: dict) -> dict:
+    """A sweep key without its ratio and seed lists: a run (model, ratio, seed) depends on neither, since the
+    synthetic scans of ratio a are the first a·R of one seeded order whatever the largest ratio."""
+    config = {k: v for k, v in key["config"].items() if k not in ("ratios", "seeds")}
+    return rp.to_jsonable({**key, "config": config})
+
+
 def _finished_runs(log: Path, key: dict) -> list[RunResult]:
-    """Runs recorded in `log` by an earlier call with the same config and data (else none)."""
+    """Runs recorded in `log` by an earlier call with the same config and data (else none); an earlier call with
+    other ratios or seeds counts: a widened sweep trains only its new runs."""
     if not log.is_file():
         return []
     doc = read_json(log)
-    if rp.to_jsonable(key) != doc.get("key"):
+    if "config" not in doc.get("key", {}) or _run_defining(key) != _run_defining(doc["key"]):
         return []
     return read_runs(doc)
 
