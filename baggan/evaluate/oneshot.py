@@ -322,12 +322,15 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
             "min_pixels": cfg.scans.min_pixels, "size": ws.size, "fit_version": FIT_VERSION}
 
 
-def _load_unit(path: Path) -> dict | None:
-    """A cached unit result, or None if missing or unreadable."""
+def _load_unit(path: Path, by_label: bool) -> dict | None:
+    """A cached unit result, or None if missing, unreadable, or (`by_label`) cached before the class-from-label
+    scores."""
     if not path.is_file():
         return None
     try:
         doc = read_json(path)
+        if by_label and "cms_condition" not in doc["result"]:
+            return None
         for key in ("cms", "cms_condition"):
             if key in doc["result"]:
                 doc["result"][key] = np.asarray(doc["result"][key], np.int64)
@@ -394,8 +397,8 @@ def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path 
         hcfg = hfc_cfgs.get(unit.model.hfc) if unit.model.hfc else None
         key = _unit_key(ws, unit, hcfg, train, test)
         path = outdir / "units" / f"{stable_hash(key)}.json"
-        doc = _load_unit(path)
-        if doc is None or (ws.G.c_dim and "cms_condition" not in doc["result"]):  # cached before label scoring
+        doc = _load_unit(path, by_label=bool(ws.G.c_dim))
+        if doc is None:
             bar.set_postfix_str(f"{unit.part}: {unit.row} {unit.group} rep {unit.rep}".strip())
             encoder = ws.encoder(unit.model.hfc, hcfg) if hcfg else None
             result = run_unit(ws, unit, encoder, [(s, projections[(s.kind, s.seed)]) for s in train], test_pairs)
