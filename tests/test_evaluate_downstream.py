@@ -238,21 +238,34 @@ def test_a_widened_sweep_trains_only_its_new_runs_and_matches_a_fresh_one(sets, 
     args = ["evaluate", "downstream", "--real", str(sets["real"]), "--synthetic", str(sets["synthetic"]),
             "--test", str(sets["test"]), "--device", "cpu"]
 
-    def sweep(name: str, **change) -> dict:
+    def sweep(name: str, ok: bool = True, **change) -> dict | None:
         cfg = tmp_path / f"{name}.yaml"
         cfg.write_text(yaml.safe_dump({**one_model, **change}))
         result = CliRunner().invoke(cli, [*args, "--config", str(cfg), "--outdir", str(tmp_path / name)])
-        assert result.exit_code == 0, result.output
-        return json.loads((tmp_path / name / "downstream.json").read_text())
+        assert (result.exit_code == 0) == ok, result.output
+        return json.loads((tmp_path / name / "downstream.json").read_text()) if ok else None
 
     fresh = sweep("fresh", ratios=[0, 1, 2], seeds=[0, 1])
-    sweep("widened", ratios=[0], seeds=[0])
+    sweep("widened", ratios=[1], seeds=[0])
     trained = []
     real_train = ds.train_segmenter
+
+    def interrupted(*a, **k):  # the widened sweep is stopped in its second new run
+        if trained:
+            raise KeyboardInterrupt
+        trained.append(a[5])
+        return real_train(*a, **k)
+
+    monkeypatch.setattr(ds, "train_segmenter", interrupted)
+    sweep("widened", ok=False, ratios=[0, 1, 2], seeds=[0, 1])
+    log = json.loads((tmp_path / "widened" / "downstream-runs.json").read_text())
+    assert {(r["ratio"], r["seed"]) for r in log["runs"]} == {("1:0", 0), ("1:1", 0)}  # the old run not reached yet kept
+    trained.clear()
     monkeypatch.setattr(ds, "train_segmenter", lambda *a, **k: trained.append(a[5]) or real_train(*a, **k))
     widened = sweep("widened", ratios=[0, 1, 2], seeds=[0, 1])
-    assert sorted(trained) == sorted(["sdanet 1:0 seed 1", "sdanet 1:1 seed 0", "sdanet 1:1 seed 1",
-                                      "sdanet 1:2 seed 0", "sdanet 1:2 seed 1"])  # 1:0 seed 0 came from the log
+    assert sorted(trained) == sorted(["sdanet 1:0 seed 1", "sdanet 1:1 seed 1", "sdanet 1:2 seed 0",
+                                      "sdanet 1:2 seed 1"])  # 1:0 seed 0 and 1:1 seed 0 came from the log
+
     def scores(doc: dict) -> list:
         return sorted((r["model"], r["ratio"], r["seed"], r["miou"], r["fg_iou"], r["class_iou"], r["final_loss"])
                       for r in doc["runs"])

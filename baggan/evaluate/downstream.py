@@ -526,7 +526,8 @@ def run_downstream(cfg: DownstreamConfig, real_dir: str | Path, synthetic_dir: s
                               run.steps, run.best_step, run.val_miou))
         if seed == cfg.seeds[0] and ratio in (cfg.ratio_names[0], cfg.ratio_names[-1]):
             shown[(mc.label, ratio)] = [p for _, p in pairs[:len(show_idx)]]
-        write_json_atomic(log, rp.to_jsonable({"key": key, "runs": [dataclasses.asdict(x) for x in runs]}),
+        ahead = [x for k, x in done.items() if k not in {(y.model, y.ratio, y.seed) for y in runs}]  # reused later
+        write_json_atomic(log, rp.to_jsonable({"key": key, "runs": [dataclasses.asdict(x) for x in runs + ahead]}),
                           indent=1)
     info = {"real": {"dir": str(real_dir), "scans": len(real), "used": r, "validation": len(val_idx)},
             "synthetic": {"dir": str(synthetic_dir), "scans": len(synth), "used_max": max(plan.values())},
