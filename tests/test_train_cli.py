@@ -124,3 +124,17 @@ def test_init_starts_a_new_run_from_a_network_file(tmp_path):
         result = runner.invoke(cli, args)
         errors = [part for part in result.output.replace("\r", "\n").splitlines() if part.startswith("error:")]
         assert result.exit_code == 2 and len(errors) == 1 and expected in errors[0], result.output
+
+
+def test_shipped_training_presets_load():
+    """Every generator preset in configs/ (not the quick-start files) loads as a TrainConfig."""
+    from pathlib import Path
+
+    from baggan.config import load_config
+    from baggan.stylegan2.training_config import TrainConfig
+
+    presets = [p for p in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")) if "quickstart" not in p.name]
+    assert len(presets) >= 9
+    loaded = {p.stem: load_config(p, TrainConfig) for p in presets}
+    assert loaded["xraysim-threats-64-clean-hammer6"].data.repeat == {"Hammer": 6}
+    assert loaded["xraysim-threats-64-clean-hammer"].data.repeat == {"Hammer": 3}
