@@ -115,16 +115,39 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def load_config(path: str | Path, cls: type[T], overrides: dict[str, Any] | None = None) -> T:
-    """Read YAML file `path` into dataclass `cls`; errors name the file and the key."""
-    path = Path(path)
+def merged(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`: mappings merge key by key (recursively), anything else in `top` replaces."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping of YAML file `path`; a top-level `base: FILE` (relative to `path`) is read first, `path` merged on top."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: base configs form a cycle")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: malformed YAML: {e}".replace("\n", " ")) from None
     data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base: expected a file name, got {base!r}")
+    return merged(read_yaml(path.parent / base, seen + (path.resolve(),)), data)
+
+
+def load_config(path: str | Path, cls: type[T], overrides: dict[str, Any] | None = None) -> T:
+    """Read YAML file `path` (and its `base:` file) into dataclass `cls`; errors name the file and the key."""
+    path = Path(path)
+    data = read_yaml(path)
     if overrides:
         data = {**data, **overrides}
     try:
@@ -146,4 +169,4 @@ def check(cond: bool, key: str, message: str) -> None:
         raise ValueError(f"{key}: {message}")
 
 
-__all__ = ["from_dict", "to_dict", "load_config", "save_config", "check"]
+__all__ = ["from_dict", "to_dict", "merged", "read_yaml", "load_config", "save_config", "check"]

@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
-import yaml
 
-from baggan.config import from_dict, to_dict
+from baggan.config import from_dict, merged, read_yaml, to_dict
 from baggan.errors import ConfigError, UserError, about
 from baggan.evaluate.oneshot_config import (HFC_VARIANTS, METHODS, ORACLE, FitConfig, FpsConfig, Model,
                                             OneShotEvalConfig, Unit)
@@ -43,14 +42,6 @@ if TYPE_CHECKING:
     from hfc.oneshot import PixelClassifier
 
 FIT_VERSION = 2  # part of every unit's cache key; 2: segmenters on HFC codes standardise them (issue 20)
-
-
-def _deep_merge(base: dict, extra: dict) -> dict:
-    """base with extra's keys replaced, recursing into nested mappings."""
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def load_windows(path: str | Path, key: str = "scans.sim") -> SimConfig:
@@ -79,7 +70,7 @@ def hfc_variants(cfg: OneShotEvalConfig, parts: Sequence[str], num_blocks: int,
     path = Path(cfg.hfc)
     if not path.is_file():
         raise ConfigError(f"hfc: {path}: HFC config not found")
-    base = _deep_merge(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, cfg.hfc_overrides)
+    base = merged(read_yaml(path), cfg.hfc_overrides)
     extra: dict[str, dict[str, Any]] = dict(HFC_VARIANTS)
     units: list[Unit] = []
     reps = cfg.scans.repetitions
@@ -140,7 +131,7 @@ def hfc_variants(cfg: OneShotEvalConfig, parts: Sequence[str], num_blocks: int,
     configs = {}
     for name in sorted(used):
         try:
-            configs[name] = from_dict(HFCConfig, _deep_merge(base, extra[name]))
+            configs[name] = from_dict(HFCConfig, merged(base, extra[name]))
         except ConfigError as e:
             raise ConfigError(f"{path} + hfc_overrides ({name}): {e}") from None
     return configs, units
