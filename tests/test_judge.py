@@ -13,12 +13,14 @@ from click.testing import CliRunner
 from baggan.cli import cli
 from baggan.data.labelsets import PIDRAY
 from baggan.evaluate.judge import (JudgeConfig, average_precision, blurred, colour_fields, dark_blobs, load_judge,
-                                   lookalikes, predict, render_set, save_judge, tile_shuffled, train_judge)
+                                   lookalikes, predict, render_set, save_judge, softened, tile_shuffled, train_judge)
 from baggan.metrics.manifold import knn_radii, precision_recall
 from baggan.evaluate.threats import asked_shares, confident_shares, recall_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints" / "judge-threats-64.pt"
+ROBUST = ROOT / "checkpoints" / "judge-threats-64-robust.pt"
+JUDGES = [pytest.param(SHIPPED, id="default"), pytest.param(ROBUST, id="robust")]
 
 
 def tiny_judge_config(**kw) -> JudgeConfig:
@@ -52,7 +54,7 @@ def test_lookalikes_keep_colours_and_lose_outlines():
 
 
 def test_judge_trains_predicts_saves_and_loads(tmp_path):
-    cfg = tiny_judge_config()
+    cfg = tiny_judge_config(soften=0.5)  # softened windows too
     model, metrics = train_judge(cfg, progress=False)
     assert set(metrics["ap"]) == set(cfg.classes) and 0 <= metrics["lookalike_any_p50"] <= 1
     images, visible, cats = render_set(cfg, cfg.sim, 7, 6)
@@ -81,11 +83,25 @@ def test_judge_file_errors(tmp_path):
         load_judge(tmp_path / "y.pt")
 
 
-@pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped judge not present")
-def test_shipped_judge_finds_threats_and_rejects_lookalikes():
-    """The shipped judge on fresh simulator windows: confident of most visible threats, and fooled by almost
+def test_softened_blurs_a_share_mildly_and_keeps_the_rest():
+    rng = np.random.default_rng(0)
+    images = np.full((200, 64, 64, 3), 255, np.uint8)
+    images[:, 16:48, 30:34] = (20, 40, 120)
+    out = softened(images, rng, JudgeConfig(soften=0.5, soften_blur=(1.0, 1.0)))
+    changed = (out != images).any((1, 2, 3))
+    assert 0.35 <= changed.mean() <= 0.65  # about half, each blurred, the rest untouched
+    assert np.array_equal(out[~changed], images[~changed]) and out[changed].min() > 20  # softened edges
+    with pytest.raises(ValueError, match="soften_blur"):
+        JudgeConfig(soften=0.5, soften_blur=(0.5, 4.0))  # as blurred as a look-alike: not a window any more
+
+
+@pytest.mark.parametrize("path", JUDGES)
+def test_shipped_judge_finds_threats_and_rejects_lookalikes(path):
+    """A shipped judge on fresh simulator windows: confident of most visible threats, and fooled by almost
     no blurred or tile-shuffled look-alike of the same windows (the blob test of issue 19)."""
-    model, cfg, _ = load_judge(SHIPPED)
+    if not path.is_file():
+        pytest.skip(f"{path.name} not present")
+    model, cfg, _ = load_judge(path)
     images, visible, _ = render_set(dataclasses.replace(cfg, workers=1), cfg.sim, 999, 48)
     p = predict(model, images)
     hit = (p >= 0.9)[visible > 0].mean()
@@ -99,8 +115,8 @@ def test_shipped_judge_finds_threats_and_rejects_lookalikes():
     assert (fooled.max(1) >= 0.5).mean() <= 0.1
 
 
-@pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped judge not present")
-def test_shipped_judge_sees_no_threat_in_an_untrained_generator():
+@pytest.mark.parametrize("path", JUDGES)
+def test_shipped_judge_sees_no_threat_in_an_untrained_generator(path):
     """Samples of the threat-window preset's generator at its random initialisation (smooth colour fields):
     the judge is sure of a threat in few (5 of these 48; on 300 samples of the run's first snapshot 1 %,
     where a judge trained with blurred and tile-shuffled look-alikes only was sure of one in 84 %)."""
@@ -113,7 +129,9 @@ def test_shipped_judge_sees_no_threat_in_an_untrained_generator():
     G = build_generator(load_config(ROOT / "configs" / "xraysim-threats-64.yaml", TrainConfig).network).eval()
     labels = np.zeros((48, G.c_dim), np.float32)
     labels[np.arange(48), [PIDRAY.id_of(c) - 1 for c in ["Hammer", "Pliers", "Wrench"] * 16]] = 1
-    model, cfg, _ = load_judge(SHIPPED)
+    if not path.is_file():
+        pytest.skip(f"{path.name} not present")
+    model, cfg, _ = load_judge(path)
     images = generate(G, 48, 1.0, 0, labels, 16, torch.device("cpu"))
     assert confident_shares(predict(model, images), cfg.classes)["any"] <= 0.15
 
@@ -204,13 +222,26 @@ def test_evaluate_threats_cli(tmp_path):
         assert not bad.exists()
 
 
-def test_shipped_hard_judge_rejects_clutter_windows_and_cut_off_threats():
-    """The judge trained with hard negatives (checkpoints/judge-threats-64-hard.pt): on fresh clutter-centred
-    windows and windows whose threat is cut off (none visible), it seldom calls a threat (1.0 % and 9.9 % on
-    500 of each when trained)."""
+@pytest.mark.parametrize("name", ["judge-threats-64-hard.pt", "judge-threats-64-robust.pt"])
+def test_shipped_hard_judge_rejects_clutter_windows_and_cut_off_threats(name):
+    """The judges trained with hard negatives (checkpoints/judge-threats-64-hard.pt, and -robust.pt with softened
+    windows too): on fresh clutter-centred windows and windows whose threat is cut off (none visible), they seldom
+    call a threat (the hard judge: 1.0 % and 9.9 % on 500 of each when trained)."""
     from baggan.evaluate.judge import HARD_EVAL_SEED, hard_negative_rates
 
-    model, cfg, _ = load_judge(ROOT / "checkpoints" / "judge-threats-64-hard.pt")
+    model, cfg, _ = load_judge(ROOT / "checkpoints" / name)
     assert cfg.clutter_windows > 0 and cfg.cut_windows > 0 and cfg.min_inside > 0
     rates = hard_negative_rates(model, dataclasses.replace(cfg, workers=1), HARD_EVAL_SEED, 48)
     assert rates["hard_clutter_any_p50"] <= 0.1 and rates["hard_cut_any_p50"] <= 0.25, rates
+
+
+@pytest.mark.skipif(not ROBUST.is_file(), reason="robust judge not present")
+def test_robust_judge_still_sees_tools_under_a_mild_blur():
+    """Fresh simulator windows blurred by sigma 1 px (every tool plain to a person): the judges trained on crisp
+    windows alone are sure of almost none of their threats (docs/benchmarks.md, "The judge keys on grain"); the
+    judge trained with softened windows is sure of most."""
+    model, cfg, _ = load_judge(ROBUST)
+    images, visible, _ = render_set(dataclasses.replace(cfg, workers=1), cfg.sim, 998, 48)
+    soft = blurred(images, np.random.default_rng(0), (1.0, 1.0))
+    hit = lambda m: (predict(m, soft) >= 0.9)[visible > 0].mean()  # noqa: E731
+    assert hit(model) >= 0.6 and hit(load_judge(SHIPPED)[0]) <= 0.2, (hit(model), hit(load_judge(SHIPPED)[0]))

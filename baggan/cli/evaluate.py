@@ -149,7 +149,7 @@ def train_judge_cmd(config_path: Path | None, out: Path, threads: int | None) ->
 
 @evaluate.command("threats", cls=_ThreatsCommand)
 @click.option("--judge", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("checkpoints/judge-threats-64.pt"), show_default=True, help="Judge file.")
+              default=Path("checkpoints/judge-threats-64-robust.pt"), show_default=True, help="Judge file.")
 @click.option("--network", "networks", multiple=True, metavar="[NAME=]FILE",
               help="Generator file(s) to judge, optionally named (NAME=FILE); none: the simulator alone.")
 @click.option("--psi", "psis", multiple=True, type=float, help="Truncation psi values (default 1 and 0.7).")
