@@ -5,7 +5,8 @@ The simulator's threat windows (the reference side of `baggan evaluate threats`)
 confident of it ("hits", p ≥ 0.9). Beside it, the windows' sharpness (mean Sobel gradient magnitude of the grey
 image, pixels in [0, 1]) per σ, and the same sharpness of each generator's samples (drawn exactly as `evaluate
 threats` draws them): the σ at which blurred simulator windows are as sharp as the samples is the generator's
-*equivalent blur*. Writes a PNG (hits and sharpness over σ) and a JSON beside it:
+*equivalent blur*. Writes a PNG (hits and sharpness over σ), OUT-rows.png (8 windows at every σ, to see by eye that
+the tools stay plain) and a JSON beside it:
 
     .venv/bin/python scripts/judge_sharpness.py --network "stage 4, 420 kimg=checkpoints/xraysim-threats-64-clean.pt" \
         --out docs/benchmarks/judge-sharpness/stage4-420.png
@@ -85,9 +86,10 @@ def main() -> None:
     model, config, _ = load_judge(args.judge)
     images, _, cats = render_set(config, load_config(args.sim_config, SimConfig), EVAL_SEED, args.n, "render")
     asked = cats[:, [PIDRAY.id_of(c) - 1 for c in config.classes]]
-    sim_rows = []
+    sim_rows, shown = [], []
     for s in sigmas:
         x = blur(images, s)
+        shown.append(np.concatenate(list(x[:8]), axis=1))
         sim_rows.append({"sigma": s, "sharpness": sharpness(x), "hits": hits(predict(model, x), asked, config.classes)})
         print(f"sigma {s:g}: sharpness {sim_rows[-1]['sharpness']:.4f}, hits "
               + ", ".join(f"{c} {v:.3f}" for c, v in sim_rows[-1]["hits"].items()))
@@ -121,6 +123,13 @@ def main() -> None:
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, args.out)
+    fig, ax = plt.subplots(figsize=(12, 1.6 * len(sigmas)))
+    ax.imshow(np.concatenate(shown), interpolation="nearest")
+    size = images.shape[1]
+    ax.set_yticks([size * (k + 0.5) for k in range(len(sigmas))], [f"σ {s:g}" for s in sigmas])
+    ax.set_xticks([])
+    ax.set_title("simulator windows blurred by σ px (rows)")
+    save_figure(fig, args.out.with_name(f"{args.out.stem}-rows.png"))
     write_json_atomic(args.out.with_suffix(".json"), {
         "judge": str(args.judge), "sim_config": str(args.sim_config), "n": args.n, "classes": list(config.classes),
         "simulator": sim_rows, "generators": gen_rows})

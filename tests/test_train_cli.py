@@ -130,10 +130,14 @@ def test_init_starts_a_new_run_from_a_network_file(tmp_path):
 
 
 def test_shipped_training_presets_load():
-    """Every generator preset in configs/ (not the quick-start files) loads; stage 5 is stage 4 but for the repeat."""
+    """Every generator preset in configs/ (not the quick-start files) loads; stage 5 is stage 4 but for the repeat,
+    stage 6 is stage 4 but for R1 gamma."""
     presets = [p for p in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")) if "quickstart" not in p.name]
     assert len(presets) >= 9
     loaded = {p.stem: load_config(p, TrainConfig) for p in presets}
     stage4, stage5 = loaded["xraysim-threats-64-clean-hammer"], loaded["xraysim-threats-64-clean-hammer6"]
     assert stage4.data.repeat == {"Hammer": 3} and stage5.data.repeat == {"Hammer": 6}
     assert dataclasses.replace(stage5, data=stage4.data) == stage4
+    stage6 = loaded["xraysim-threats-64-clean-r1g3"]
+    assert stage6.loss.r1_gamma == 3.0 and stage4.loss.r1_gamma == 10.0
+    assert dataclasses.replace(stage6, loss=stage4.loss) == stage4
