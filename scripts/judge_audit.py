@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from baggan.data.labelsets import PIDRAY  # noqa: E402
 from baggan.evaluate.judge import load_judge, predict  # noqa: E402
 from baggan.evaluate.report import save_figure  # noqa: E402
-from baggan.evaluate.threats import CONFIDENT, _caption, generate, labelled_grid  # noqa: E402
+from baggan.evaluate.threats import CONFIDENT, generate, labelled_grid, verdict  # noqa: E402
 from baggan.io import write_json_atomic  # noqa: E402
 from baggan.stylegan2 import load_network  # noqa: E402
 
@@ -55,7 +55,7 @@ def main() -> None:
     for tag, pick in (("sure", sure), ("unsure", ~sure)):
         idx = np.flatnonzero(pick)[:args.show]
         if len(idx):
-            fig = labelled_grid(images[idx], [_caption(probs[i], config.classes) for i in idx],
+            fig = labelled_grid(images[idx], [verdict(probs[i], config.classes) for i in idx],
                                 f"{args.network.name}, asked for {args.name}, ψ {args.psi:g}: judge {tag} "
                                 f"({int(pick.sum())} of {args.n}; the first {len(idx)})")
             save_figure(fig, args.out.with_name(f"{args.out.stem}-{tag}.png"))

@@ -114,7 +114,7 @@ def generate(G: torch.nn.Module, n: int, psi: float, seed: int, labels: np.ndarr
     return np.concatenate(out)
 
 
-def _caption(p: np.ndarray, classes: Sequence[str]) -> str:
+def verdict(p: np.ndarray, classes: Sequence[str]) -> str:
     """The judge's verdict on one image: confident classes (p ≥ 0.9), else the best guess in brackets."""
     sure = [c for c, v in zip(classes, p) if v >= CONFIDENT]
     if sure:
@@ -158,7 +158,7 @@ def run_threats(judge: str | Path, networks: Sequence[tuple[str, str | Path]], o
     rows = [{"name": ref_name, "psi": None, "shares": ref, "ratios": None, "flagged": [],
              "present": {c: float(ref_visible[:, k].mean()) for k, c in enumerate(config.classes)},
              "asked": ref_asked}]
-    figures = {"grid_simulator.png": labelled_grid(ref_images[:opts.grid], [_caption(p, config.classes)
+    figures = {"grid_simulator.png": labelled_grid(ref_images[:opts.grid], [verdict(p, config.classes)
                                                                               for p in ref_probs[:opts.grid]],
                                                    f"{ref_name} (judge's labels)")}
     for name, net in nets:
@@ -177,7 +177,7 @@ def run_threats(judge: str | Path, networks: Sequence[tuple[str, str | Path]], o
                 row["asked"] = asked_shares(probs, asked, config.classes)
             rows.append(row)
             tag = f"{_slug(name)}_psi{psi:g}"
-            figures[f"grid_{tag}.png"] = labelled_grid(images[:opts.grid], [_caption(p, config.classes)
+            figures[f"grid_{tag}.png"] = labelled_grid(images[:opts.grid], [verdict(p, config.classes)
                                                                             for p in probs[:opts.grid]],
                                                        f"{name}, psi {psi:g} (judge's labels)")
             if samples_dir is not None:
@@ -249,4 +249,4 @@ def _asked_markdown(data: dict) -> list[str]:
 
 __all__ = ["ThreatOptions", "CONFIDENT", "OVER", "FLAG_LEGEND", "whole_bags", "confident_shares", "recall_ratios",
            "asked_shares", "flagged", "generate",
-           "labelled_grid", "run_threats"]
+           "verdict", "labelled_grid", "run_threats"]
