@@ -5,8 +5,8 @@ judges them, and writes two labelled grids (OUT-sure.png, OUT-unsure.png): the f
 show that class, and the first `--show` it is not sure of (with the judge's best guess). A person counting the
 real tools in the first grid measures the judge's precision on generated images, which the simulator's AP cannot:
 
-    .venv/bin/python scripts/judge_audit.py --network checkpoints/xraysim-threats-64-clean.pt --class Hammer \
-        --judge checkpoints/judge-threats-64-robust.pt --out docs/benchmarks/judge-audit/hammer-420.json
+    .venv/bin/python scripts/judge_audit.py --network checkpoints/xraysim-threats-64-stage6.pt --class Hammer \
+        --out docs/benchmarks/judge-audit/hammer-s6-520.json
 """
 
 from __future__ import annotations

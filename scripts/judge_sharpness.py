@@ -8,8 +8,9 @@ threats` draws them): the σ at which blurred simulator windows are as sharp as 
 *equivalent blur*. Writes a PNG (hits and sharpness over σ), OUT-rows.png (8 windows at every σ, to see by eye that
 the tools stay plain) and a JSON beside it:
 
-    .venv/bin/python scripts/judge_sharpness.py --network "stage 4, 420 kimg=checkpoints/xraysim-threats-64-clean.pt" \
-        --out docs/benchmarks/judge-sharpness/stage4-420.png
+    .venv/bin/python scripts/judge_sharpness.py --judge checkpoints/judge-threats-64.pt \
+        --network "stage 4, 420 kimg=checkpoints/xraysim-threats-64-clean.pt" \
+        --out docs/benchmarks/judge-sharpness/default-judge.png
 """
 
 from __future__ import annotations
@@ -28,18 +29,11 @@ sys.path.insert(0, str(ROOT))
 from baggan.config import load_config  # noqa: E402
 from baggan.data.labelsets import PIDRAY  # noqa: E402
 from baggan.data.xraysim import SimConfig  # noqa: E402
-from baggan.evaluate.judge import EVAL_SEED, load_judge, predict, render_set  # noqa: E402
+from baggan.evaluate.judge import EVAL_SEED, blurred, load_judge, predict, render_set  # noqa: E402
 from baggan.evaluate.report import save_figure  # noqa: E402
 from baggan.evaluate.threats import asked_shares, generate  # noqa: E402
 from baggan.io import write_json_atomic  # noqa: E402
 from baggan.stylegan2 import load_network  # noqa: E402
-
-
-def blur(images: np.ndarray, sigma: float) -> np.ndarray:
-    """uint8 [N, S, S, 3] Gaussian-blurred by sigma pixels (0: unchanged)."""
-    if sigma <= 0:
-        return images
-    return np.stack([cv2.GaussianBlur(im, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) for im in images])
 
 
 def sharpness(images: np.ndarray) -> float:
@@ -88,7 +82,7 @@ def main() -> None:
     asked = cats[:, [PIDRAY.id_of(c) - 1 for c in config.classes]]
     sim_rows, shown = [], []
     for s in sigmas:
-        x = blur(images, s)
+        x = blurred(images, np.random.default_rng(0), (s, s)) if s else images  # the look-alikes' blur, fixed σ
         shown.append(np.concatenate(list(x[:8]), axis=1))
         sim_rows.append({"sigma": s, "sharpness": sharpness(x), "hits": hits(predict(model, x), asked, config.classes)})
         print(f"sigma {s:g}: sharpness {sim_rows[-1]['sharpness']:.4f}, hits "
@@ -107,13 +101,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for k, c in enumerate(config.classes):
-        line, = a.plot(sigmas, [r["hits"][c] for r in sim_rows], marker="o", label=c)
-        for row in gen_rows:
-            if row["equivalent_sigma"] is not None:
-                a.plot(row["equivalent_sigma"], row["hits"][c], marker="*", ms=12, color=line.get_color())
+    for c in config.classes:
+        a.plot(sigmas, [r["hits"][c] for r in sim_rows], marker="o", label=c)
     a.set(xlabel="Gaussian blur of simulator windows σ (px at 64²)", ylabel="judge's hits (asked for the class alone)",
-          title="hits vs blur (★ generator at its equivalent blur)", ylim=(0, 1.02))
+          title="simulator windows: hits vs blur", ylim=(0, 1.02))
     a.legend(fontsize=8)
     b.plot(sigmas, curve, marker="o", color="k", label="simulator windows, blurred")
     for row in gen_rows:

@@ -79,7 +79,6 @@ def test_load_config_names_file_and_roundtrips(tmp_path):
         load_config(tmp_path / "missing.yaml", Outer)
 
 
-
 def test_base_config_merges_under_the_file(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "base.yaml").write_text("name: run\nsteps: 7\ninner:\n  lr: 0.5\n  betas: [0.1, 0.2]\n")
@@ -92,6 +91,7 @@ def test_base_config_merges_under_the_file(tmp_path):
     (tmp_path / "sub" / "top.yaml").write_text("base: nowhere.yaml\nname: run\n")
     with pytest.raises(ConfigError, match=r"nowhere\.yaml: config file not found"):
         load_config(tmp_path / "sub" / "top.yaml", Outer)
+
 
 def test_atomic_write_leaves_nothing_on_error(tmp_path):
     target = tmp_path / "out.json"
