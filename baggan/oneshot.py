@@ -114,13 +114,15 @@ def generated_sample(gen: StyleGANFeatureGenerator, ws: torch.Tensor, mask: np.n
 def projected_sample(
     gen: StyleGANFeatureGenerator, scan: np.ndarray, mask: np.ndarray, source: str, mask_path: str, cfg: ProjectorConfig,
     D: Discriminator | None = None, progress: bool = True, c: torch.Tensor | None = None,
+    result: ProjectionResult | None = None,
 ) -> AnnotatedSample:
     """A real scan projected into W+ (and noise); its features are those of the projection, rendered with its noise
     (and its image, when `gen` offers it as a feature layer, hfc.generator.ImageLayer). `c` [c_dim]: the scan's
-    label for a conditional generator (the projection starts from that label's mean w)."""
+    label for a conditional generator (the projection starts from that label's mean w). `result`: the scan's
+    projection, made already (e.g. by baggan.stylegan2.project_pool); else it is made here."""
     from hfc.generator import ImageLayer
 
-    result = project(gen.G, scan, cfg, D=D, progress=progress, c=c)
+    result = result or project(gen.G, scan, cfg, D=D, progress=progress, c=c)
     projected = StyleGANFeatureGenerator(result.generator(gen.G), noise_mode="const")
     if isinstance(gen, ImageLayer):  # the image stays a feature layer of the projection's features
         projected = ImageLayer(projected)

@@ -110,10 +110,12 @@ class QuickstartConfig:
     test: TestSettings = field(default_factory=TestSettings)
     synth: SynthOptions = field(default_factory=SynthOptions)
     threads: int = 0  # torch threads on the CPU (0: torch's default)
+    workers: int = 1  # CPU: processes projecting scans side by side, one thread each (1: in this process)
 
     def __post_init__(self) -> None:
         check(len(self.categories) >= 1, "categories", "needs at least one threat category")
         check(self.projector_steps >= 1, "projector_steps", f"must be >= 1, got {self.projector_steps}")
+        check(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
 
 
 def repo_path(path: str | Path) -> Path:
@@ -173,6 +175,12 @@ def choose_example(scans, cfg: QuickstartConfig):
     label = np.where(np.isin(best.label, shown), best.label, 0)  # specks below min_pixels are background
     best.label = label
     return best
+
+
+def main_category(label: np.ndarray) -> int:
+    """The category id covering most of a window's threat pixels (how candidate windows are grouped)."""
+    ids, counts = np.unique(label[label > 0], return_counts=True)
+    return int(ids[counts.argmax()])
 
 
 def score_predictions(samples: Sequence[Any], preds: Sequence[np.ndarray], table: list[int]) -> dict[str, Any]:
@@ -242,15 +250,24 @@ class Quickstart:
         """What one scan is: "window" or "scan"."""
         return "window" if self.windows is not None else "scan"
 
-    def project_scan(self, scan, source: str, mask_path: str = "simulator (exact)"):
-        """An AnnotatedSample of a simulator scan: its W+ projection (from its own label's mean w, for a conditional
-        generator) and its exact mask (saved at `mask_path`)."""
+    def project_scans(self, scans: Sequence[Any], sources: Sequence[str], mask_paths: Sequence[str],
+                      desc: str) -> list:
+        """AnnotatedSamples of simulator scans: their W+ projections (from each one's own label's mean w, for a
+        conditional generator; on the CPU in `workers` processes) and exact masks (saved at `mask_paths`)."""
+        from tqdm.auto import tqdm
+
         from baggan.oneshot import projected_sample
+        from baggan.stylegan2.project_pool import project_many
         from baggan.stylegan2.projector import ProjectorConfig
 
         pcfg = ProjectorConfig(steps=self.cfg.projector_steps, seed=0)
-        return projected_sample(self.seg_gen, scan.image, scan.label, source, mask_path, pcfg, progress=False,
-                                c=scan.condition() if self.gen.G.c_dim else None)
+        labels = [scan.condition() for scan in scans] if self.gen.G.c_dim else None
+        workers = self.cfg.workers if self.device.type == "cpu" else 1
+        with tqdm(total=len(scans), desc=desc, disable=not self.progress) as bar:
+            results = project_many(self.network, self.gen.G, [scan.image for scan in scans], pcfg, labels, workers,
+                                   on_done=lambda i, r: bar.update())
+        return [projected_sample(self.seg_gen, scan.image, scan.label, source, mask_path, pcfg, result=r)
+                for scan, source, mask_path, r in zip(scans, sources, mask_paths, results)]
 
     def candidate_groups(self) -> list[list]:
         """The example candidates, one group per example: ONE whole-bag scan, or per category the first
@@ -263,34 +280,29 @@ class Quickstart:
             return [[s] for s in scans]
         groups: dict[int, list] = {}
         for scan in scans:
-            ids, counts = np.unique(scan.label[scan.label > 0], return_counts=True)
-            groups.setdefault(int(ids[counts.argmax()]), []).append(scan)
+            groups.setdefault(main_category(scan.label), []).append(scan)
         return list(groups.values())
 
     def fit_example(self, encoder) -> None:
         """Stage 2: the annotated example(s) → projections → fitted segmenter (segmenter.pt, fit.png)."""
-        from tqdm.auto import tqdm
-
         from baggan.io import write_image_atomic
         from baggan.oneshot import fit_and_save
         from hfc.config import OneShotConfig
 
         groups = self.candidate_groups()
         d = self.outdir / "example"
+        stems = ["" if len(groups) == 1 else f"-{k}" for k in range(len(groups))]
+        flat = [(scan, stem) for group, stem in zip(groups, stems) for scan in group]
+        projected = iter(self.project_scans([scan for scan, _ in flat], [f"{self.unit} {scan.seed}" for scan, _ in flat],
+                                            [str(d / f"mask{stem}.png") for _, stem in flat], "example (projecting)"))
         samples, scans = [], []
-        bar = tqdm(total=sum(map(len, groups)), desc="example (projecting)", disable=not self.progress)
-        for k, group in enumerate(groups):  # per group the candidate whose projection reconstructs it best
-            stem = "" if len(groups) == 1 else f"-{k}"
-            tried = []
-            for scan in group:
-                tried.append((scan, self.project_scan(scan, f"{self.unit} {scan.seed}", str(d / f"mask{stem}.png"))))
-                bar.update()
+        for group, stem in zip(groups, stems):  # per group the candidate whose projection reconstructs it best
+            tried = [(scan, next(projected)) for scan in group]
             scan, sample = max(tried, key=lambda pair: pair[1].projection.psnr)
             write_image_atomic(d / f"scan{stem}.png", scan.image)
             write_image_atomic(d / f"mask{stem}.png", scan.label.astype(np.uint8))
             samples.append(sample)
             scans.append(scan)
-        bar.close()
         shown = ", ".join(f"{s.seed} ({', '.join(self.label_set.names[c - 1] for c in s.categories())})"
                           for s in scans)
         self.echo(f"the annotated example{'s' * (len(scans) > 1)}: simulator {self.unit} {shown}"
@@ -306,8 +318,6 @@ class Quickstart:
 
     def evaluate(self) -> dict[str, Any]:
         """Stage 3: IoU of the segmenter on held-out simulator scans (projected) against their exact masks."""
-        from tqdm.auto import tqdm
-
         from baggan.evaluate.oneshot_data import SimScans
         from baggan.io import write_json_atomic
         from baggan.oneshot import categories_from, outline_sheet, predict_probs
@@ -325,11 +335,12 @@ class Quickstart:
         sims = self.scans if self.windows is not None else SimScans(
             learned, self.size, self.cfg.example.max_threats, self.cfg.example.min_pixels, self.cfg.example.seed)
         scans = sims.test_scans(t.threat, t.clean)
-        samples, preds, by_label = [], [], []
-        for scan in tqdm(scans, desc=f"held-out {self.unit}s (projecting)", disable=not self.progress):
+        for scan in scans:
             scan.label = np.where(np.isin(scan.label, table), scan.label, 0)
-            s = self.project_scan(scan, f"{scan.kind} {self.unit} {scan.seed}")
-            samples.append(s)
+        samples = self.project_scans(scans, [f"{scan.kind} {self.unit} {scan.seed}" for scan in scans],
+                                     ["simulator (exact)"] * len(scans), f"held-out {self.unit}s (projecting)")
+        preds, by_label = [], []
+        for s, scan in zip(samples, scans):
             probs = predict_probs(model, s, self.size)
             preds.append(categories_from(probs, table))
             if self.gen.G.c_dim:  # the class a threat pixel would get from the scan's own label (synth.class_from)
@@ -374,7 +385,7 @@ class Quickstart:
         from baggan.io import read_json, write_json_atomic
         from baggan.io import file_sha256
 
-        cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in ("network", "threads")}
+        cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in ("network", "threads", "workers")}
         identity = {"generator_sha256": file_sha256(self.network), "config": cfg}
         path = self.outdir / "run.json"
         if not path.is_file():

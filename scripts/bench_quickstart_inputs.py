@@ -101,10 +101,9 @@ def main() -> None:
     table = class_table([s.mask for s in examples])
     t = cfg.test
     scans = q.scans.test_scans(t.threat, t.clean)
-    tests = []
     for scan in scans:
         scan.label = np.where(np.isin(scan.label, table), scan.label, 0)
-        tests.append(q.project_scan(scan, f"{scan.kind} {scan.seed}"))
+    tests = q.project_scans(scans, [f"{scan.kind} {scan.seed}" for scan in scans], [""] * len(scans), "held-out")
     print(f"projected {len(examples)} examples and {len(tests)} held-out windows in {time.time() - t0:.0f} s")
 
     rows = []

@@ -19,6 +19,7 @@ from baggan.evaluate.oneshot_data import SimScans
 from baggan.evaluate.oneshot_report import unit_scores
 from baggan.oneshot import class_table
 from baggan.stylegan2 import NetworkConfig, build_generator, save_network
+from baggan.stylegan2 import project_pool
 from hfc.names import RAW_METHODS, SEGMENTERS
 
 TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "eval" / "oneshot-tiny.yaml"
@@ -175,6 +176,7 @@ def test_an_interrupted_run_resumes_without_redoing_work(network, tmp_path, monk
 
     monkeypatch.setattr(os_, "run_unit", failing_unit)
     monkeypatch.setattr(oneshot_data, "project", counting_project)
+    monkeypatch.setattr(project_pool, "project", counting_project)  # where the run's projections are made
     first = CliRunner().invoke(cli, args)
     assert isinstance(first.exception, RuntimeError) and not (out / "oneshot.md").exists()
     done = {p.name: p.stat().st_mtime_ns for p in (out / "units").glob("*.json")}

@@ -104,3 +104,21 @@ def test_bad_inputs(G, target, tmp_path):
     assert image.shape == (16, 16, 3) and "resized 20x12 → 16x16 (aspect ratio changed)" in note
     with pytest.raises(UserError, match="missing.png: image file not found"):
         load_scan(tmp_path / "missing.png", 16)
+
+
+def test_worker_processes_project_exactly_as_one_thread_here(G, target, tmp_path):
+    from baggan.stylegan2 import save_network
+    from baggan.stylegan2.project_pool import project_many
+
+    net = tmp_path / "g.pt"
+    save_network(net, {"G_ema": G}, TINY16)
+    targets = [target, np.ascontiguousarray(target[::-1]), np.ascontiguousarray(target[:, ::-1])]
+    cfg = ProjectorConfig(steps=4)
+    done = []
+    here = project_many(net, G, targets, cfg)  # this process, one thread (single_thread)
+    there = project_many(net, G, targets, cfg, workers=2, on_done=lambda i, r: done.append(i))
+    assert len(there) == 3 and done == [0, 1, 2]
+    for a, b in zip(here, there):  # the targets' order, the same values
+        assert torch.equal(a.ws, b.ws) and np.array_equal(a.image, b.image) and a.psnr == b.psnr
+        assert all(torch.equal(a.noise[k], b.noise[k]) for k in a.noise)
+    assert not torch.equal(there[0].ws, there[1].ws)

@@ -123,7 +123,7 @@ def windows_run(tmp_path_factory):
           "fit": {"segmenter": "mlp1", "hidden": 8, "epochs": 3, "image": True, "standardize": True},  # as shipped
           "test": {"threat": 3, "clean": 1}, "synth": {"n": 6, "shard_size": 3, "batch": 2, "min_area": 0,
                                                  "class_from": "condition"},
-          "threads": 1}
+          "threads": 1, "workers": 2}  # as shipped: projections in 2 worker processes
     path = tmp / "qs.yaml"
     path.write_text(yaml.safe_dump(qs))
     result = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp / "out"), "--config", str(path)])
@@ -194,7 +194,7 @@ def test_quickstart_windows_annotate_the_best_projected_of_several_tries(windows
     psnr = _segmenter_meta(tmp_path / "out")["projection_psnr"]
     assert len(psnr) == 2 and "best projected of 2" in lines[-1]
     for k, group in enumerate(groups):  # the kept candidate is the group's best reconstruction
-        tried = [q.project_scan(s, "", "").projection.psnr for s in group]
+        tried = [s.projection.psnr for s in q.project_scans(group, [""] * len(group), [""] * len(group), "")]
         assert psnr[k] == pytest.approx(max(tried))
         assert str(group[int(np.argmax(tried))].seed) in lines[-1]
 

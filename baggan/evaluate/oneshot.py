@@ -165,11 +165,19 @@ class Workspace:
         """Projections of every scan (cached ones read, the others computed with a progress bar)."""
         from tqdm.auto import tqdm
 
+        from baggan.stylegan2.project_pool import project_many
+
         todo = [s for s in scans if not self.cache.has(s)]
         if todo:
-            for s in tqdm(todo, desc=f"project scans ({self.cfg.projector.steps} steps)", unit="scan",
-                          disable=not self.progress):
-                self.cache.get(s)
+            workers = self.cfg.workers if self.device.type == "cpu" else 1
+            with tqdm(total=len(todo), desc=f"project scans ({self.cfg.projector.steps} steps)", unit="scan",
+                      disable=not self.progress) as bar:
+                def keep(i: int, r) -> None:  # each projection cached as it arrives: a killed run loses none
+                    self.cache.put(todo[i], r)
+                    bar.update()
+
+                project_many(self.network, self.G, [s.image for s in todo], self.cfg.projector,
+                             [self.cache.label(s) for s in todo], workers, on_done=keep)
         return {(s.kind, s.seed): self.cache.get(s) for s in scans}
 
     def encoder_folder(self, hcfg: HFCConfig) -> Path:

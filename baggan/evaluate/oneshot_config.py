@@ -217,6 +217,7 @@ class OneShotEvalConfig:
     fps: FpsConfig = FpsConfig()
     threads: int | None = 1  # torch CPU threads (1 is fastest on a busy shared CPU); null: leave as is
     cache_dir: str | None = None  # projections (null: <outdir>/projections); share it between runs
+    workers: int = 1  # CPU: processes projecting scans side by side, one thread each (1: in this process)
     show: int = 4  # test scans shown in the predictions figure (the threat-free ones last)
 
     def __post_init__(self):
@@ -224,6 +225,7 @@ class OneShotEvalConfig:
         _check_methods(self.methods, "methods")
         check(self.threads is None or self.threads >= 1, "threads", "must be ≥ 1 or null")
         check(self.show >= 0, "show", f"must be ≥ 0, got {self.show}")
+        check(self.workers >= 1, "workers", f"must be ≥ 1, got {self.workers}")
 
 
 def parse_parts(text: str) -> list[str]:

@@ -32,7 +32,7 @@ from baggan.data.xraysim import MAX_SIZE, MIN_SIZE, SimConfig, XRaySimulator, sc
 from baggan.errors import DataError, UserError
 from baggan.io import save_torch_atomic
 from baggan.stylegan2.networks import Generator
-from baggan.stylegan2.projector import ProjectorConfig, noise_layers, project
+from baggan.stylegan2.projector import ProjectionResult, ProjectorConfig, noise_layers, project
 
 Kind = Literal["threat", "clean"]
 TEST_THREAT_STREAM, TEST_CLEAN_STREAM, ORACLE_STREAM, TRAIN_STREAM = 1, 2, 3, 10
@@ -222,9 +222,16 @@ class ProjectionCache:
                 return Projection(d["ws"], d["noise"], d["image"].numpy(), float(d["psnr"]), float(d["ssim"]))
             except Exception as e:  # noqa: BLE001 - a damaged cache file is recomputed, not fatal
                 print(f"warning: {path}: unreadable cached projection ({type(e).__name__}); projecting again")
-        r = project(self.G, scan.image, self.cfg, progress=False, c=scan.condition() if self.G.c_dim else None)
-        save_torch_atomic(path, {"ws": r.ws, "noise": r.noise, "image": torch.from_numpy(r.image), "psnr": r.psnr,
-                                 "ssim": r.ssim, "seed": scan.seed, "kind": scan.kind})
+        return self.put(scan, project(self.G, scan.image, self.cfg, progress=False, c=self.label(scan)))
+
+    def label(self, scan: EvalScan) -> torch.Tensor | None:
+        """What a projection of `scan` is conditioned on: its label for a conditional G, else None."""
+        return scan.condition() if self.G.c_dim else None
+
+    def put(self, scan: EvalScan, r: ProjectionResult) -> Projection:
+        """Keep `r`, the projection of `scan` made elsewhere (e.g. by a worker process), on disk (atomically)."""
+        save_torch_atomic(self.path(scan), {"ws": r.ws, "noise": r.noise, "image": torch.from_numpy(r.image),
+                                            "psnr": r.psnr, "ssim": r.ssim, "seed": scan.seed, "kind": scan.kind})
         return Projection(r.ws, r.noise, r.image, r.psnr, r.ssim)
 
     @torch.no_grad()
