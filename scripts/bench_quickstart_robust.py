@@ -172,16 +172,16 @@ def plot(result: dict, path: Path) -> None:
             rnd = [r[key] for r in rows if r["choice"].startswith("random")]
             ax.scatter(np.full(len(rnd), x) + np.linspace(-0.15, 0.15, len(rnd)), rnd, s=12, c="grey",
                        label="random example per class" if x == 0 else None)
-            for r, m in zip([r for r in rows if r["choice"].startswith("best")], "ovs^"):
-                ax.scatter([x + 0.3], [r[key]], marker=m, s=40, label=f"{r['choice']} (projection PSNR)"
-                           if x == 0 else None)
+            for k, r in enumerate(r for r in rows if r["choice"].startswith("best")):
+                ax.scatter([x + 0.3], [r[key]], marker="ovs^"[k], s=40, color=f"C{k}",
+                           label=f"{r['choice']} (projection PSNR)" if x == 0 else None)
         ax.axhline(0.45, color="k", ls="--", lw=0.8)
         ax.set_xticks(range(len(segs)), segs)
         ax.set_xlim(-0.5, len(segs) - 0.3)
         ax.set_title(f"held-out mIoU on {title}", fontsize=9)
     np.atleast_1d(axes)[0].set_ylabel("threat mIoU (category from the label)")
-    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    fig.legend(*np.atleast_1d(axes)[0].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=4)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

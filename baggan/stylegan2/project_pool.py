@@ -8,6 +8,7 @@ its file; a projection there is the one `project` makes in a single-threaded pro
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -31,12 +32,17 @@ def _init_worker(network: str) -> None:
     _G = nets.get("G_ema", nets.get("G"))  # the generator the parent projects into (both read the file so)
 
 
-def _project_one(job: tuple[np.ndarray, torch.Tensor | None, ProjectorConfig]) -> ProjectionResult:
-    """One projection in a worker (its step history dropped: the parent never reads it)."""
+def _project_one(job: tuple[np.ndarray, np.ndarray | None, ProjectorConfig]) -> ProjectionResult:
+    """One projection in a worker, its tensors as numpy arrays (torch would share them through semaphores and
+    shared-memory files that outlive the pool) and its step history dropped (the parent never reads it)."""
     image, c, cfg = job
-    result = project(_G, image, cfg, progress=False, c=c)
-    result.history = []
-    return result
+    r = project(_G, image, cfg, progress=False, c=None if c is None else torch.from_numpy(c))
+    return dataclasses.replace(r, ws=r.ws.numpy(), noise={k: v.numpy() for k, v in r.noise.items()}, history=[])
+
+
+def _as_tensors(r: ProjectionResult) -> ProjectionResult:
+    """A worker's result with its arrays back as tensors."""
+    return dataclasses.replace(r, ws=torch.from_numpy(r.ws), noise={k: torch.from_numpy(v) for k, v in r.noise.items()})
 
 
 def project_many(network: str | Path, G, targets: Sequence[np.ndarray], cfg: ProjectorConfig,
@@ -56,7 +62,8 @@ def project_many(network: str | Path, G, targets: Sequence[np.ndarray], cfg: Pro
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
     with ctx.Pool(min(workers, len(targets)), _init_worker, (str(network),)) as pool:
-        return _collect(pool.imap(_project_one, [(image, c, cfg) for image, c in zip(targets, labels)]), on_done)
+        jobs = [(image, None if c is None else c.numpy(), cfg) for image, c in zip(targets, labels)]
+        return _collect(map(_as_tensors, pool.imap(_project_one, jobs)), on_done)
 
 
 def _collect(results: Iterable[ProjectionResult],
