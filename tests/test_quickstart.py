@@ -91,6 +91,14 @@ def test_quickstart_config_errors_name_the_key(tmp_path):
     assert r.exit_code == 2 and "colour" in r.output
 
 
+def test_zero_workers_is_refused_naming_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workers: 0\n")
+    r = CliRunner().invoke(cli, ["quickstart", "--outdir", str(tmp_path / "o"), "--config", str(bad)])
+    assert r.exit_code == 2 and "workers" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_default_config_loads_and_points_at_the_shipped_files():
     cfg = load_quickstart_config(DEFAULT_CONFIG)
     assert (ROOT / cfg.hfc).is_file() and (ROOT / cfg.network).is_file()
