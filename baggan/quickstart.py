@@ -262,10 +262,9 @@ class Quickstart:
 
         pcfg = ProjectorConfig(steps=self.cfg.projector_steps, seed=0)
         labels = [scan.condition() for scan in scans] if self.gen.G.c_dim else None
-        workers = self.cfg.workers if self.device.type == "cpu" else 1
         with tqdm(total=len(scans), desc=desc, disable=not self.progress) as bar:
-            results = project_many(self.network, self.gen.G, [scan.image for scan in scans], pcfg, labels, workers,
-                                   on_done=lambda i, r: bar.update())
+            results = project_many(self.network, self.gen.G, [scan.image for scan in scans], pcfg, labels,
+                                   self.cfg.workers, on_done=lambda i, r: bar.update())
         return [projected_sample(self.seg_gen, scan.image, scan.label, source, mask_path, pcfg, result=r)
                 for scan, source, mask_path, r in zip(scans, sources, mask_paths, results)]
 
@@ -293,7 +292,8 @@ class Quickstart:
         d = self.outdir / "example"
         stems = ["" if len(groups) == 1 else f"-{k}" for k in range(len(groups))]
         flat = [(scan, stem) for group, stem in zip(groups, stems) for scan in group]
-        projected = iter(self.project_scans([scan for scan, _ in flat], [f"{self.unit} {scan.seed}" for scan, _ in flat],
+        projected = iter(self.project_scans([scan for scan, _ in flat],
+                                            [f"{self.unit} {scan.seed}" for scan, _ in flat],
                                             [str(d / f"mask{stem}.png") for _, stem in flat], "example (projecting)"))
         samples, scans = [], []
         for group, stem in zip(groups, stems):  # per group the candidate whose projection reconstructs it best

@@ -169,7 +169,6 @@ class Workspace:
 
         todo = [s for s in scans if not self.cache.has(s)]
         if todo:
-            workers = self.cfg.workers if self.device.type == "cpu" else 1
             with tqdm(total=len(todo), desc=f"project scans ({self.cfg.projector.steps} steps)", unit="scan",
                       disable=not self.progress) as bar:
                 def keep(i: int, r) -> None:  # each projection cached as it arrives: a killed run loses none
@@ -177,7 +176,7 @@ class Workspace:
                     bar.update()
 
                 project_many(self.network, self.G, [s.image for s in todo], self.cfg.projector,
-                             [self.cache.label(s) for s in todo], workers, on_done=keep)
+                             [self.cache.label(s) for s in todo], self.cfg.workers, on_done=keep)
         return {(s.kind, s.seed): self.cache.get(s) for s in scans}
 
     def encoder_folder(self, hcfg: HFCConfig) -> Path:

@@ -49,12 +49,12 @@ def project_many(network: str | Path, G, targets: Sequence[np.ndarray], cfg: Pro
                  labels: Sequence[torch.Tensor | None] | None = None, workers: int = 1,
                  on_done: Callable[[int, ProjectionResult], None] | None = None) -> list[ProjectionResult]:
     """The projections of `targets` (HxWxC uint8) into generator G, read from `network` by the workers; `labels` the
-    targets' labels for a conditional G. workers <= 1: in this process, one after another (G used as it is);
+    targets' labels for a conditional G. workers <= 1 (or G not on the CPU): in this process, one after another;
     `on_done(i, result)` is called as each projection arrives, in order (a progress bar, a cache that keeps what an
     interruption would lose). Results keep the targets' order."""
     labels = list(labels) if labels is not None else [None] * len(targets)
     assert len(labels) == len(targets), f"{len(labels)} labels for {len(targets)} targets"
-    if workers <= 1 or len(targets) <= 1:
+    if workers <= 1 or len(targets) <= 1 or G.mapping.fc0.weight.device.type != "cpu":
         results = (project(G, image, cfg, progress=False, c=c) for image, c in zip(targets, labels))
         return _collect(results, on_done)
     import multiprocessing
