@@ -5,13 +5,14 @@ Reads a finished quick-start folder's HFC encoder, projects (once, cached in --c
 windows of each category and --test held-out threat windows (+ --clean threat-free ones), then fits the quick-start's
 one-shot segmenter on many choices of ONE example per category:
 
-* the quick-start's rule at tries 1 (the first candidate), 3 (the shipped config) and --tries: the best projected;
+* the quick-start's rule at tries 1 (the first candidate), 3 (shipped until session 22) and --tries (5, shipped
+  since): the best projected;
 * --random random choices of one candidate per category: the spread the example choice alone makes;
 
 for each segmenter of --segmenters (fcn3: the quick-start's; mlp1: the protocol's Ours / MLP), fitted as the
 quick-start fits (fit: of the config). Each fit is scored, each threat pixel's category from the window's label (the
-quick-start's `synth.class_from: condition`), on the quick-start's own held-out set (its first test.threat threat
-and test.clean clean windows, which are the first ones of the larger set) and on the whole larger set.
+quick-start's `synth.class_from: condition`), on a small held-out set (--small: the first THREAT threat and CLEAN
+clean windows of the larger set; 12,4 = the quick-start's held-out set until session 22) and on the whole larger set.
 
     python scripts/bench_quickstart_robust.py --run runs/quickstart [--config configs/quickstart.yaml]
 """
@@ -43,6 +44,7 @@ def main() -> None:
     p.add_argument("--tries", type=int, default=5, help="candidate windows per category")
     p.add_argument("--test", type=int, default=48, help="held-out threat windows of the larger set")
     p.add_argument("--clean", type=int, default=8, help="held-out threat-free windows of the larger set")
+    p.add_argument("--small", default="12,4", help="THREAT,CLEAN: the small held-out set (the first of the larger)")
     p.add_argument("--random", type=int, default=16, help="random example choices")
     p.add_argument("--segmenters", default="fcn3,mlp1")
     p.add_argument("--cache", type=Path, default=ROOT / "runs" / "projections")
@@ -73,11 +75,11 @@ def main() -> None:
     cache = ProjectionCache(args.cache, q.gen.G, file_sha256(q.network), ProjectorConfig(steps=cfg.projector_steps,
                                                                                        seed=0))
 
-    def sample(scan, label: np.ndarray) -> AnnotatedSample:
-        """The scan's projection (cached) as an annotated sample with `label` as its mask."""
+    def sample(scan) -> AnnotatedSample:
+        """The scan's projection (cached) as an annotated sample with the scan's label as its mask."""
         proj = cache.get(scan)
         return AnnotatedSample(f"{scan.kind} {scan.seed}", proj.ws, cache.features(proj, image=bool(cfg.fit.image)),
-                               rgb(proj.image), label, "", proj)
+                               rgb(proj.image), scan.label, "", proj)
 
     q.cfg = dataclasses.replace(cfg, example=dataclasses.replace(cfg.example, tries=args.tries))
     groups = q.candidate_groups()  # per category its first --tries candidate windows, as the quick-start groups them
@@ -88,16 +90,17 @@ def main() -> None:
         for g in groups:
             cands.append([])
             for scan in g:
-                cands[-1].append((scan, sample(scan, scan.label)))
+                cands[-1].append((scan, sample(scan)))
                 bar.update()
         table_all = sorted({int(c) for g in groups for s in g for c in np.unique(s.label) if c > 0})
         test_samples = []
         for scan in tests:
             scan.label = np.where(np.isin(scan.label, [0, *table_all]), scan.label, 0)
-            test_samples.append(sample(scan, scan.label))
+            test_samples.append(sample(scan))
             bar.update()
     print(f"projected {todo} windows ({time.time() - t0:.0f} s with the cache)")
-    own = list(range(cfg.test.threat)) + [args.test + i for i in range(cfg.test.clean)]  # the quick-start's set
+    n_threat, n_clean = map(int, args.small.split(","))
+    own = list(range(n_threat)) + [args.test + i for i in range(n_clean)]  # the small set
 
     choices: dict[str, list[int]] = {}
     for t in sorted({1, 3, args.tries}):  # the quick-start's rule: per category the best projected of its first t
@@ -142,7 +145,7 @@ def main() -> None:
                         for k in ("quickstart", "large", "own_fit")}
     result = {"run": str(args.run), "config": str(args.config), "network": str(q.network),
               "network_sha256": file_sha256(q.network), "tries": args.tries, "test": [args.test, args.clean],
-              "quickstart_test": [cfg.test.threat, cfg.test.clean],
+              "quickstart_test": [n_threat, n_clean],
               "candidate_psnr": [[round(s.projection.psnr, 2) for _, s in c] for c in cands],
               "categories": [q.label_set.names[main_category(c[0][0].label) - 1] for c in cands],
               "test_psnr": float(np.mean([s.projection.psnr for s in test_samples])),
@@ -163,7 +166,7 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     segs = list(result["random_summary"])
-    sets = (("quickstart", "the quick-start's {}+{} windows".format(*result["quickstart_test"])),
+    sets = (("quickstart", "{}+{} windows (the quick-start's until session 22)".format(*result["quickstart_test"])),
             ("large", "{}+{} windows".format(*result["test"])))
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.2), sharey=True)
     for ax, (key, title) in zip(np.atleast_1d(axes), sets):
