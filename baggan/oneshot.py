@@ -34,6 +34,7 @@ from hfc.safe_load import load_weights_only
 if TYPE_CHECKING:
     from hfc.config import OneShotConfig
     from hfc.features import PixelEncoder
+    from hfc.generator import ImageLayer
     from hfc.oneshot import PixelClassifier
 
 
@@ -48,6 +49,7 @@ class AnnotatedSample:
     mask: np.ndarray  # category ids, HxW int64
     mask_path: str
     projection: ProjectionResult | None = None
+    gen: StyleGANFeatureGenerator | ImageLayer | None = None  # renders ws as `features` were (e.g. with a projection's noise)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def generated_sample(gen: StyleGANFeatureGenerator, ws: torch.Tensor, mask: np.n
     """A generated scan (ws rendered with the generator's constant noise) and its mask."""
     with torch.no_grad():
         images, feats = gen.synthesize(ws.to(gen.device), noise_mode="const", return_features=True)
-    return AnnotatedSample(source, ws.cpu(), feats, rgb(to_uint8(images)[0]), mask, mask_path)
+    return AnnotatedSample(source, ws.cpu(), feats, rgb(to_uint8(images)[0]), mask, mask_path, gen=gen)
 
 
 def projected_sample(
@@ -226,7 +228,7 @@ def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncode
         raise UserError("the masks hold no category (only background / not annotated): nothing to learn")
     model = make_classifier(method if method in RAW_METHODS else None, layer_channels(gen), encoder, len(table),
                             cfg, image_channels=gen.img_channels).to(gen.device)
-    annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features)) for s in samples]
+    annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features), s.gen) for s in samples]
     history = fit(model, gen, annotations, cfg, progress=progress, on_epoch=on_epoch)
     return model, table, history
 

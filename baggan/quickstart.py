@@ -63,6 +63,7 @@ class FitSettings:
     lr: float = 0.01
     image: bool = False  # the segmenter also reads the generated image's colours (hfc OneShotConfig.image)
     standardize: bool = False  # standardise its inputs per channel (hfc OneShotConfig.standardize)
+    views: int = 0  # W+ views of each example fitted beside it (hfc OneShotConfig.views; helps MLP-1, not FCN-3)
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,7 @@ class Quickstart:
                   + (f" (each the best projected of {self.cfg.example.tries})" if self.cfg.example.tries > 1 else ""))
         f = self.cfg.fit
         ocfg = OneShotConfig(segmenter=f.segmenter, hidden=f.hidden, epochs=f.epochs, lr=f.lr, seed=0, image=f.image,
-                             standardize=f.standardize)
+                             standardize=f.standardize, views=f.views)
         title = (f"one-shot fit: swav codes{' + image' * f.image} → {f.segmenter}, {f.epochs} epochs, "
                  f"final loss {{loss:.4f}}")
         fit_and_save(d / "segmenter.pt", "swav", self.seg_gen, encoder, samples, ocfg, self.label_set, self.network,

@@ -112,3 +112,27 @@ class ViewSampler:
             add_noise_ws(ws, block.ws, self.cfg.sigma_d, generator),
             block,
         )
+
+
+def fit_view_seed(seed: int, sample: int) -> int:
+    """The seed of annotated sample `sample`'s views (fit_views) in a one-shot fit initialised from `seed`."""
+    return seed * 7919 + sample
+
+
+def fit_views(gen: FeatureGenerator, ws: torch.Tensor, n: int, tau_p: float, min_resolution: int, seed: int) -> torch.Tensor:
+    """n views [n, num_ws, w_dim] of one annotated sample's ws [1, num_ws, w_dim] for the one-shot fit: Eq. 7 at one
+    style block of resolution >= min_resolution per view (drawn from `seed`), towards a partner of gen.sample_ws."""
+    assert ws.shape == (1, gen.num_ws, gen.w_dim), f"ws {list(ws.shape)} must be [1, {gen.num_ws}, {gen.w_dim}]"
+    if n == 0:
+        return ws.new_zeros((0, *ws.shape[1:]))
+    blocks = [b for b in style_blocks(gen) if b.resolution >= min_resolution]
+    if not blocks:
+        raise HFCError(f"views_min_resolution: {min_resolution} leaves no style block to perturb (the generator's "
+                       f"blocks are {[b.resolution for b in style_blocks(gen)]} px)")
+    rng = torch.Generator().manual_seed(seed)
+    views = []
+    for _ in range(n):
+        block = blocks[int(torch.randint(len(blocks), (1,), generator=rng))]
+        partner = gen.sample_ws(1, seed=draw_seed(rng)).to(ws.device)
+        views.append(interpolate_ws(ws, partner, block.ws, tau_p))
+    return torch.cat(views)

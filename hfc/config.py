@@ -199,9 +199,21 @@ class OneShotConfig:
     # quick-start's threat windows the codes alone lose the dark-metal-against-light-clutter contrast
     # (docs/benchmarks.md, "Session 18")
     image: bool = False
+    # W+ views of each annotated sample fitted beside it with the sample's label (section 4.1's Eq. 7 at fit time,
+    # hfc.augment.fit_views): `views` per sample, the ws of one style block of resolution >= views_min_resolution
+    # moved towards a random partner (w' = views_tau_p * w + (1 - views_tau_p) * w_partner); coarser blocks (the
+    # 4x4 one by default), which set the layout and so the mask, are kept. 0: off. On the threat windows 8 views
+    # (tau_p 0.5, >= 8 px) lifted the MLP-1 methods by 1.2-3.4 mIoU points held out and cost FCN-3 (docs/benchmarks.md,
+    # "Session 23")
+    views: int = 0
+    views_tau_p: float = 0.5
+    views_min_resolution: int = 8
 
     def __post_init__(self) -> None:
         _require(self.optimizer in ("adam", "lbfgs"), "optimizer", f"adam or lbfgs, got {self.optimizer!r}")
+        _require(self.views >= 0, "views", f"must be >= 0, got {self.views}")
+        _require(0.0 <= self.views_tau_p <= 1.0, "views_tau_p", f"must be in [0, 1], got {self.views_tau_p}")
+        _require(self.views_min_resolution >= 1, "views_min_resolution", f"must be >= 1, got {self.views_min_resolution}")
         _require(self.hidden >= 1, "hidden", f"must be >= 1, got {self.hidden}")
         _require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
         _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")

@@ -8,9 +8,11 @@ per annotated sample: for ours the HFC encoder, giving z) and `classify` (the tr
 An annotated sample is an `Annotation`: the ws of a generated scan (from a seed, a saved ws file, or
 GAN inversion of a real scan) plus an int64 label map aligned with the generated image (0 =
 background; `ignore_index` marks unannotated pixels). `fit` renders each sample once (constant
-noise), lets the model calibrate fixed input statistics on them (ours: the segmenter's standardisation
-of the codes, hfc.segmenters), then trains with cross-entropy, Adam (lr 0.01, betas (0.9, 0.99)),
-200 epochs; an epoch is one optimiser step on the gradient summed over all N samples (N = 1: one-shot).
+noise) and, with OneShotConfig.views, W+ views of it under its label (Eq. 7 at fit time,
+hfc.augment.fit_views), lets the model calibrate fixed input statistics on them (ours: the segmenter's
+standardisation of the codes, hfc.segmenters), then trains with cross-entropy, Adam (lr 0.01, betas
+(0.9, 0.99)), 200 epochs; an epoch is one optimiser step on the gradient summed over all N samples and
+their views (N = 1, no views: one-shot).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from hfc.augment import fit_view_seed, fit_views
 from hfc.checkpoint import check_layers, load_module, save_module
 from hfc.config import OneShotConfig
 from hfc.errors import Diverged, HFCError
@@ -141,12 +144,14 @@ class Annotation:
     """An annotated generated scan: its ws [num_ws, w_dim] and a label map [H, W] aligned with the image.
 
     `features` ([H_1..H_L], batch 1) replaces rendering ws with the generator's own noise, e.g. for a GAN
-    inversion that also optimised the noise maps.
+    inversion that also optimised the noise maps; `gen` then renders the sample's W+ views (OneShotConfig.views)
+    the way its features were rendered (e.g. with those noise maps). Without `gen`, fit's generator renders them.
     """
 
     ws: torch.Tensor
     label: torch.Tensor
     features: tuple[torch.Tensor, ...] | None = None
+    gen: FeatureGenerator | None = None
 
     @classmethod
     def from_seed(cls, gen: FeatureGenerator, seed: int, label: np.ndarray | torch.Tensor, psi: float = 1.0) -> Annotation:
@@ -194,15 +199,23 @@ def fit(
     gen = offering_image(gen, model.image_channels)
     check_layers(model.layer_channels, layer_channels(gen), type(model).__name__)
     size, device = gen.img_resolution, _device(model)
-    labels = [_check_label(s.label, size, model.num_classes, cfg.ignore_index, i).to(device) for i, s in enumerate(samples)]
+    inputs, labels = [], []
     with torch.no_grad():
-        inputs = []
-        for s in samples:
-            if s.features is not None:
-                feats = [h.to(device) for h in s.features]
-            else:
-                _, feats = gen.synthesize(s.ws.reshape(1, gen.num_ws, gen.w_dim).to(device), noise_mode=noise_mode)
+        for i, s in enumerate(samples):
+            label = _check_label(s.label, size, model.num_classes, cfg.ignore_index, i).to(device)
+            render = gen if s.gen is None else offering_image(s.gen, model.image_channels)
+            ws = s.ws.reshape(1, gen.num_ws, gen.w_dim).to(device)
+            feats = [h.to(device) for h in s.features] if s.features is not None else \
+                render.synthesize(ws, noise_mode=noise_mode)[1]
             inputs.append(model.prepare(feats, size))
+            labels.append(label)
+            if cfg.views and s.features is not None and s.gen is None:
+                raise HFCError(f"annotated sample {i}: views need the generator that rendered its features "
+                               "(Annotation.gen)")
+            for view in fit_views(render, ws, cfg.views, cfg.views_tau_p, cfg.views_min_resolution,
+                                   fit_view_seed(cfg.seed, i)):
+                inputs.append(model.prepare(render.synthesize(view[None], noise_mode=noise_mode)[1], size))
+                labels.append(label)
     model.calibrate(inputs)
     model.train()
     history: list[float] = []

@@ -188,7 +188,12 @@ def test_an_interrupted_run_resumes_without_redoing_work(network, tmp_path, monk
     assert all((out / "units" / n).stat().st_mtime_ns == t for n, t in done.items())
 
 
-def test_standardize_and_lbfgs_rerun_only_the_segmenters_they_name(network, tmp_path, monkeypatch):
+@pytest.mark.parametrize("change,key", [
+    ({"fit.standardize": ["mlp1"], "fit.lbfgs": ["mlp1"]}, {"standardize": True, "optimizer": "lbfgs"}),
+    ({"fit.views": ["mlp1"], "fit.views_per_sample": 2},
+     {"views": {"per_sample": 2, "tau_p": 0.5, "min_resolution": 8}}),
+], ids=["standardize-lbfgs", "views"])
+def test_fit_options_rerun_only_the_segmenters_they_name(network, tmp_path, monkeypatch, change, key):
     out = tmp_path / "run"
     args = ["evaluate", "oneshot", "--network", str(network), "--outdir", str(out)]
     assert CliRunner().invoke(cli, [*args, "--config", str(TINY_CONFIG)]).exit_code == 0
@@ -201,7 +206,7 @@ def test_standardize_and_lbfgs_rerun_only_the_segmenters_they_name(network, tmp_
         return real_unit(ws, unit, *a, **k)
 
     monkeypatch.setattr(os_, "run_unit", recording_unit)
-    cfg = _write_config(tmp_path / "std.yaml", **{"fit.standardize": ["mlp1"], "fit.lbfgs": ["mlp1"]})
+    cfg = _write_config(tmp_path / "std.yaml", **change)
     result = CliRunner().invoke(cli, [*args, "--config", str(cfg)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     methods = yaml.safe_load(TINY_CONFIG.read_text())["methods"]
@@ -210,7 +215,7 @@ def test_standardize_and_lbfgs_rerun_only_the_segmenters_they_name(network, tmp_
     after = {p.name for p in (out / "units").glob("*.json")}
     assert len(after - before) == len(seen)
     unit = json.loads(next(iter((out / "units" / n) for n in after - before)).read_text())
-    assert unit["key"]["fit"]["standardize"] is True and unit["key"]["fit"]["optimizer"] == "lbfgs"
+    assert {k: unit["key"]["fit"].get(k) for k in key} == key
 
 
 @pytest.mark.parametrize("path", sorted(TINY_CONFIG.parent.glob("oneshot-*.yaml")), ids=lambda p: p.name)
@@ -236,6 +241,8 @@ def test_the_shipped_protocol_configs_load(path):
     ({"fit.standardize": ["mlp2"]}, "standardize: unknown segmenter(s) ['mlp2']"),
     ({"fit.image": ["rgb"]}, "image: unknown segmenter(s) or baseline(s) ['rgb']"),
     ({"fit.lbfgs": ["fcn4"]}, "lbfgs: unknown segmenter(s) ['fcn4']"),
+    ({"fit.views": ["rgb"]}, "views: unknown segmenter(s) or baseline(s) ['rgb']"),
+    ({"fit.views_per_sample": 0}, "views_per_sample: must be ≥ 1"),
 ])
 def test_config_errors_are_one_line(network, tmp_path, change, message):
     cfg = _write_config(tmp_path / "c.yaml", **{**{"parts": ["layer", "patch"]}, **change})

@@ -219,3 +219,38 @@ def test_clusterer_encoders_drive_the_segmenters(gen, sample, method, tmp_path):
     model = fit_segmenter(gen, enc, [ann], OneShotConfig(segmenter="fcn3", hidden=16, epochs=20))
     out = Annotator(gen, enc, model.segmenter)(gen.sample_ws(2, seed=1))
     assert out.probs.shape == (2, 2, 32, 32) and isinstance(enc, KMeansEncoder if method == "kmeans" else ProjectionHead)
+
+
+def test_fit_views_move_one_fine_block_per_view(gen):
+    from hfc.augment import fit_views, style_blocks
+
+    ws = gen.sample_ws(1, seed=5)
+    views = fit_views(gen, ws, 6, tau_p=0.5, min_resolution=16, seed=3)
+    assert views.shape == (6, gen.num_ws, gen.w_dim)
+    assert torch.equal(views, fit_views(gen, ws, 6, tau_p=0.5, min_resolution=16, seed=3))  # seeded
+    fine = {b.index: b.ws for b in style_blocks(gen) if b.resolution >= 16}
+    for v in views:
+        moved = tuple(i for i in range(gen.num_ws) if not torch.equal(v[i], ws[0, i]))
+        assert moved in fine.values()  # the entries of exactly one block of >= 16 px; 4x4 and 8x8 untouched
+    assert fit_views(gen, ws, 0, 0.5, 16, 3).shape == (0, gen.num_ws, gen.w_dim)
+    with pytest.raises(HFCError, match="views_min_resolution: 64 leaves no style block"):
+        fit_views(gen, ws, 2, 0.5, 64, 3)
+
+
+def test_fit_with_views_renders_and_fits_each_view(gen, encoder, sample):
+    ann, feats = sample
+    with seeded(0):
+        model = HFCSegmenter(encoder, make_segmenter("mlp1", 32, 2))
+    before = gen.calls
+    fit(model, gen, [ann], OneShotConfig(epochs=5, views=3))
+    assert gen.calls - before == 1 + 3  # the sample, then its 3 views, each rendered once
+    with seeded(0):
+        plain = HFCSegmenter(encoder, make_segmenter("mlp1", 32, 2))
+    fit(plain, gen, [ann], OneShotConfig(epochs=5))
+    assert not torch.equal(model.predict(feats, 32)[1], plain.predict(feats, 32)[1])  # the views entered the fit
+    with pytest.raises(HFCError, match="annotated sample 0: views need the generator that rendered its features"):
+        fit(model, gen, [Annotation(ann.ws, ann.label, tuple(feats))], OneShotConfig(epochs=1, views=2))
+    given = Annotation(ann.ws, ann.label, tuple(feats), gen)  # features given, views rendered by its generator
+    before = gen.calls
+    fit(model, gen, [given], OneShotConfig(epochs=1, views=2))
+    assert gen.calls - before == 2

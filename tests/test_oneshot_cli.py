@@ -114,6 +114,18 @@ def test_with_image_fits_codes_and_colours_and_annotates(kit):
     assert r.exit_code == 0, r.output  # the annotator offers the image itself
 
 
+def test_views_fit_projected_and_generated_samples(kit):
+    losses = []
+    for views in (0, 2):  # a projected scan's views render with its noise maps, a seed's with the generator's own
+        out = kit / f"views{views}.pt"
+        r = fit(kit, "--hfc", kit / "hfc.pt", "--image", kit / "scan4.png", "--mask", kit / "mask4.png", "--steps", 10,
+                "--seed", 3, "--mask", kit / "mask3.png", "--segmenter", "mlp1", "--epochs", 5, "--views", views,
+                "--out", out)
+        assert r.exit_code == 0, r.output
+        losses.append(load_classifier(out, load_module(kit / "hfc.pt")).segmenter.meta["final_loss"])
+    assert losses[0] != losses[1]
+
+
 def test_annotate_writes_the_grid(kit):
     seg = kit / "ann-seg.pt"
     assert fit(kit, "--hfc", kit / "hfc.pt", "--seed", 3, "--mask", kit / "mask3.png", "--segmenter", "mlp1",

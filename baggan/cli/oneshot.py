@@ -66,6 +66,9 @@ def oneshot_group() -> None:
 @click.option("--with-image", is_flag=True,
               help="The segmenter also reads the generated image's colours beside the HFC codes, inputs "
                    "standardised per channel (docs/oneshot.md, 'The image beside the codes').")
+@click.option("--views", type=click.IntRange(min=0), default=0, show_default=True,
+              help="W+ views of each sample fitted beside it under its mask (Eq. 7 at fit time; docs/oneshot.md, "
+                   "'Views in the fit').")
 @click.option("--out", default="segmenter.pt", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Fitted segmenter file; a picture of the samples is written beside it (.png).")
 @device_option
@@ -74,7 +77,7 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
             images: tuple[Path, ...], masks: tuple[Path, ...], method: str | None, seg_name: str, hidden: int,
             epochs: int, lr: float, label_set: str, psi: float, class_idx: int | None, steps: int, w_steps: int,
             project_lr: float, no_project_noise: bool, use_d_features: bool, resize: bool, init_seed: int,
-            with_image: bool, out: Path, device: str) -> None:
+            with_image: bool, views: int, out: Path, device: str) -> None:
     """Fit a segmenter from annotated scans: each --seed, --ws or --image with its --mask (one-shot: one pair)."""
     from baggan.data.labelsets import get_label_set
     from baggan.device import resolve_device
@@ -93,7 +96,7 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
     ls = get_label_set(label_set)
     try:
         ocfg = OneShotConfig(segmenter=seg_name, hidden=hidden, epochs=epochs, lr=lr, seed=init_seed,
-                             image=with_image, standardize=with_image)
+                             image=with_image, standardize=with_image, views=views)
         pcfg = ProjectorConfig(steps=steps, w_steps=w_steps, lr=project_lr, noise=not no_project_noise,
                                seed=init_seed)
     except ValueError as e:

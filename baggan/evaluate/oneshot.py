@@ -211,16 +211,19 @@ def build_model(ws: Workspace, model: Model, encoder: PixelEncoder | None, num_c
                            fit.datasetgan_members, image_channels=ws.gen.img_channels).to(ws.device)
 
 
-def _oneshot_config(model: Model, fit: FitConfig, seed: int) -> OneShotConfig:
-    """The hfc fit settings of `model` (FitConfig's values, initialisation `seed`)."""
+def _oneshot_config(model: Model, fit: FitConfig, seed: int, oracle: bool = False) -> OneShotConfig:
+    """The hfc fit settings of `model` (FitConfig's values, initialisation `seed`); an oracle fit has no W+ views
+    (they augment one example; the oracle's 200 windows need none, and 9x of them would not fit in memory)."""
     from hfc.config import OneShotConfig
 
     segmenter = model.segmenter or "fcn3"
     on_codes = model.raw is None
+    name = segmenter if on_codes else model.raw
     return OneShotConfig(segmenter=segmenter, hidden=fit.hidden, epochs=fit.epochs, lr=fit.lr, seed=seed,
                          standardize=on_codes and segmenter in fit.standardize,
                          optimizer="lbfgs" if on_codes and segmenter in fit.lbfgs else "adam",
-                         image=(segmenter if on_codes else model.raw) in fit.image)
+                         image=name in fit.image, views=fit.views_per_sample if name in fit.views and not oracle else 0,
+                         views_tau_p=fit.views_tau_p, views_min_resolution=fit.views_min_resolution)
 
 
 def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
@@ -243,11 +246,12 @@ def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Seq
     net = build_model(ws, unit.model, encoder, k, cfg.fit, cfg.fit.seed + unit.rep)
     image = net.image_channels > 0
     feats = [ws.cache.features(p, image) for _, p in train]
-    samples = [Annotation(p.ws[0], torch.from_numpy(to_classes(s.label, table)), tuple(f))
-               for (s, p), f in zip(train, feats)]
+    ocfg = _oneshot_config(unit.model, cfg.fit, cfg.fit.seed + unit.rep, unit.oracle)
+    samples = [Annotation(p.ws[0], torch.from_numpy(to_classes(s.label, table)), tuple(f),
+                          ws.cache.generator(p) if ocfg.views else None) for (s, p), f in zip(train, feats)]
     t0, c0 = time.time(), time.process_time()
     with about(f"{unit.part} / {unit.row} / repetition {unit.rep}:"):
-        history = fit(net, ws.gen, samples, _oneshot_config(unit.model, cfg.fit, cfg.fit.seed + unit.rep))
+        history = fit(net, ws.gen, samples, ocfg)
     t1, c1 = time.time(), time.process_time()
     train_cm = sum(confusion_matrix(to_classes(s.label, table), net.predict(f, ws.size)[0][0].cpu().numpy(), k)
                    for (s, _), f in zip(train, feats))
@@ -305,8 +309,11 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
     """Everything that determines a unit's result (its cache key)."""
     cfg = ws.cfg
     fit = to_dict(cfg.fit) if unit.model.raw == "datasetgan" else {**to_dict(cfg.fit), "datasetgan_members": None}
-    del fit["standardize"], fit["lbfgs"], fit["image"]  # in the key only where they apply: older results stay valid
-    ocfg = _oneshot_config(unit.model, cfg.fit, 0)
+    for k in ("standardize", "lbfgs", "image", "views", "views_per_sample", "views_tau_p", "views_min_resolution"):
+        del fit[k]  # in the key only where they apply: older results stay valid
+    ocfg = _oneshot_config(unit.model, cfg.fit, 0, unit.oracle)
+    if ocfg.views:
+        fit["views"] = {"per_sample": ocfg.views, "tau_p": ocfg.views_tau_p, "min_resolution": ocfg.views_min_resolution}
     if ocfg.standardize:
         fit["standardize"] = True
     if ocfg.image:

@@ -115,14 +115,24 @@ class FitConfig:
     # segmenters on the codes and raw-feature baselines (hfc.names.RAW_METHODS) that also read the generated image
     # (hfc.generator.ImageLayer): the codes lose the dark-metal-on-light-clutter contrast the image keeps
     image: list[str] = field(default_factory=list)
+    # segmenters on the codes and raw-feature baselines fitted with `views_per_sample` W+ views of each annotated
+    # window beside it (hfc OneShotConfig.views: Eq. 7 at fit time on the blocks of >= views_min_resolution px)
+    views: list[str] = field(default_factory=list)
+    views_per_sample: int = 8
+    views_tau_p: float = 0.5
+    views_min_resolution: int = 8
 
     def __post_init__(self):
         for key in ("standardize", "lbfgs"):
             bad = sorted(set(getattr(self, key)) - set(SEGMENTERS))
             check(not bad, key, f"unknown segmenter(s) {bad}; choose from {list(SEGMENTERS)}")
-        bad = sorted(set(self.image) - set(SEGMENTERS) - set(RAW_METHODS))
-        check(not bad, "image", f"unknown segmenter(s) or baseline(s) {bad}; choose from "
+        for key in ("image", "views"):
+            bad = sorted(set(getattr(self, key)) - set(SEGMENTERS) - set(RAW_METHODS))
+            check(not bad, key, f"unknown segmenter(s) or baseline(s) {bad}; choose from "
                                 f"{list(SEGMENTERS) + list(RAW_METHODS)}")
+        check(self.views_per_sample >= 1, "views_per_sample", f"must be ≥ 1, got {self.views_per_sample}")
+        check(0 <= self.views_tau_p <= 1, "views_tau_p", f"must be in [0, 1], got {self.views_tau_p}")
+        check(self.views_min_resolution >= 1, "views_min_resolution", f"must be ≥ 1, got {self.views_min_resolution}")
         check(self.epochs >= 1, "epochs", f"must be ≥ 1, got {self.epochs}")
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         check(self.hidden >= 1, "hidden", f"must be ≥ 1, got {self.hidden}")

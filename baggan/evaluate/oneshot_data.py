@@ -22,7 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -32,7 +32,10 @@ from baggan.data.xraysim import MAX_SIZE, MIN_SIZE, SimConfig, XRaySimulator, sc
 from baggan.errors import DataError, UserError
 from baggan.io import save_torch_atomic
 from baggan.stylegan2.networks import Generator
-from baggan.stylegan2.projector import ProjectionResult, ProjectorConfig, noise_layers, project
+from baggan.stylegan2.projector import ProjectionResult, ProjectorConfig, noise_layers, project, with_noise
+
+if TYPE_CHECKING:
+    from baggan.stylegan2 import StyleGANFeatureGenerator
 
 Kind = Literal["threat", "clean"]
 TEST_THREAT_STREAM, TEST_CLEAN_STREAM, ORACLE_STREAM, TRAIN_STREAM = 1, 2, 3, 10
@@ -247,6 +250,13 @@ class ProjectionCache:
             layer.noise_const = proj.noise.get(name, self._own_noise[name]).to(device)
         img, feats = self._work.synthesis(proj.ws.to(device), noise_mode="const", return_features=True)
         return [*feats, img] if image else feats
+
+    def generator(self, proj: Projection) -> StyleGANFeatureGenerator:
+        """A FeatureGenerator rendering any ws as `features` renders the projection's (its noise maps, constant):
+        for the W+ views of an annotated window (hfc OneShotConfig.views)."""
+        from baggan.stylegan2 import StyleGANFeatureGenerator
+
+        return StyleGANFeatureGenerator(with_noise(self.G, proj.noise), noise_mode="const")
 
 
 __all__ = ["stable_hash", "EvalScan", "SimScans", "Projection", "ProjectionCache"]

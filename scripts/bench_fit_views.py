@@ -1,0 +1,95 @@
+"""Sweep the one-shot fit's W+ views (hfc OneShotConfig.views) over the protocol's MLP-1 methods.
+
+Reads a finished one-shot protocol run folder (its cached projections and HFC encoders: nothing is projected or
+trained again), refits the methods named with each views setting on every repetition's annotated windows, and scores
+them on the run's test windows with the class from the label. Writes OUT.json (per setting and method: mean ± std
+over repetitions, each repetition's figure) and OUT.png (bars):
+
+    .venv/bin/python scripts/bench_fit_views.py --config configs/eval/oneshot-windows-image-p200-full-cpu.yaml \
+        --outdir runs/oneshot-p200-full --network g420.pt --out docs/benchmarks/oneshot-views/sweep-420.json
+
+A setting is PER_SAMPLE:TAU_P:MIN_RESOLUTION ("0" for no views), e.g. 8:0.5:16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from baggan.denormals import flush_denormals  # noqa: E402
+from baggan.evaluate.oneshot import Workspace, hfc_variants, run_unit  # noqa: E402
+from baggan.evaluate.oneshot_config import METHODS, load_oneshot_config  # noqa: E402
+from baggan.evaluate.oneshot_report import unit_scores  # noqa: E402
+from baggan.evaluate.report import grouped_bars, save_figure  # noqa: E402
+from baggan.io import write_json_atomic  # noqa: E402
+from hfc.augment import style_blocks  # noqa: E402
+
+DEFAULT_SETTINGS = ["0", "8:0.5:16", "8:0.7:16", "8:0.3:16", "8:0.5:8", "8:0.5:32"]
+
+
+def fit_with(fit, setting: str, segmenters: list[str]):
+    """The protocol's FitConfig with the views of `setting` for `segmenters` (none for "0")."""
+    if setting == "0":
+        return dataclasses.replace(fit, views=[])
+    n, tau, res = setting.split(":")
+    return dataclasses.replace(fit, views=segmenters, views_per_sample=int(n), views_tau_p=float(tau),
+                               views_min_resolution=int(res))
+
+
+def main() -> None:
+    """Refit and score every (setting, method, repetition); write the JSON and the bars."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, required=True, help="the protocol config the run folder was made with")
+    ap.add_argument("--outdir", type=Path, required=True, help="the finished protocol run folder")
+    ap.add_argument("--network", type=Path, default=None, help="default: the config's network")
+    ap.add_argument("--methods", default="ours-mlp,kmeans,simclr-mlp")
+    ap.add_argument("--settings", default=",".join(DEFAULT_SETTINGS))
+    ap.add_argument("--repetitions", type=int, default=None, help="only the first N repetitions (default: all)")
+    ap.add_argument("--out", type=Path, required=True, help="OUT.json; OUT.png beside it")
+    args = ap.parse_args()
+    flush_denormals()
+    torch.set_num_threads(1)
+    cfg = load_oneshot_config(args.config)
+    methods = args.methods.split(",")
+    segmenters = sorted({METHODS[m].segmenter or METHODS[m].raw for m in methods})
+    cfg = dataclasses.replace(cfg, methods=methods)
+    ws = Workspace(cfg, args.outdir, args.network or Path(cfg.network), torch.device("cpu"), progress=False)
+    hfc_cfgs, units = hfc_variants(cfg, ["main"], len(style_blocks(ws.gen)), ws.size)
+    units = [u for u in units if not u.oracle and (args.repetitions is None or u.rep < args.repetitions)]
+    test = ws.scans.test_scans(cfg.scans.test_threat, cfg.scans.test_clean)
+    reps = sorted({u.rep for u in units})
+    train = {r: ws.scans.annotated_sets(r, [1], cfg.scans.annotation, cfg.scans.candidates)[1] for r in reps}
+    proj = ws.project_all(test + [s for r in reps for s in train[r]])
+    test_pairs = [(s, proj[(s.kind, s.seed)]) for s in test]
+    results: dict[str, dict[str, list[float]]] = {}
+    for setting in args.settings.split(","):
+        ws.cfg = dataclasses.replace(cfg, fit=fit_with(cfg.fit, setting, segmenters))
+        for u in units:
+            enc = ws.encoder(u.model.hfc, hfc_cfgs[u.model.hfc]) if u.model.hfc else None
+            res = run_unit(ws, u, enc, [(s, proj[(s.kind, s.seed)]) for s in train[u.rep]], test_pairs)
+            score = 100 * unit_scores(res, cfg.scans.categories)["miou_condition"]
+            results.setdefault(setting, {}).setdefault(u.row, []).append(score)
+            print(f"views {setting:10s} {u.row:28s} repetition {u.rep}: {score:.2f}", flush=True)
+    summary = {s: {row: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                         "repetitions": v} for row, v in rows.items()} for s, rows in results.items()}
+    write_json_atomic(args.out, {"config": str(args.config), "network": str(ws.network),
+                                 "generator_sha256": ws.generator_sha256, "metric": "threat mIoU %, class from label",
+                                 "settings": "PER_SAMPLE:TAU_P:MIN_RESOLUTION", "results": summary})
+    rows = list(next(iter(summary.values())))
+    panels = {"threat mIoU, class from label": {s: ([summary[s][r]["mean"] / 100 for r in rows],
+                                                    [summary[s][r]["std"] / 100 for r in rows]) for s in summary}}
+    save_figure(grouped_bars(panels, rows, ylabel="mIoU %"), args.out.with_suffix(".png"))
+    for s, r in summary.items():
+        print(s, {k: f"{v['mean']:.2f} ± {v['std']:.2f}" for k, v in r.items()})
+
+
+if __name__ == "__main__":
+    main()
