@@ -49,7 +49,7 @@ class AnnotatedSample:
     mask: np.ndarray  # category ids, HxW int64
     mask_path: str
     projection: ProjectionResult | None = None
-    gen: StyleGANFeatureGenerator | ImageLayer | None = None  # renders ws as `features` were (e.g. with a projection's noise)
+    gen: StyleGANFeatureGenerator | ImageLayer | None = None  # renders ws as `features` were (a projection's noise)
 
 
 # ----------------------------------------------------------------------------------------------------

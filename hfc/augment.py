@@ -119,7 +119,8 @@ def fit_view_seed(seed: int, sample: int) -> int:
     return seed * 7919 + sample
 
 
-def fit_views(gen: FeatureGenerator, ws: torch.Tensor, n: int, tau_p: float, min_resolution: int, seed: int) -> torch.Tensor:
+def fit_views(gen: FeatureGenerator, ws: torch.Tensor, n: int, tau_p: float, min_resolution: int,
+              seed: int) -> torch.Tensor:
     """n views [n, num_ws, w_dim] of one annotated sample's ws [1, num_ws, w_dim] for the one-shot fit: Eq. 7 at one
     style block of resolution >= min_resolution per view (drawn from `seed`), towards a partner of gen.sample_ws."""
     assert ws.shape == (1, gen.num_ws, gen.w_dim), f"ws {list(ws.shape)} must be [1, {gen.num_ws}, {gen.w_dim}]"

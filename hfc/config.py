@@ -213,7 +213,8 @@ class OneShotConfig:
         _require(self.optimizer in ("adam", "lbfgs"), "optimizer", f"adam or lbfgs, got {self.optimizer!r}")
         _require(self.views >= 0, "views", f"must be >= 0, got {self.views}")
         _require(0.0 <= self.views_tau_p <= 1.0, "views_tau_p", f"must be in [0, 1], got {self.views_tau_p}")
-        _require(self.views_min_resolution >= 1, "views_min_resolution", f"must be >= 1, got {self.views_min_resolution}")
+        _require(self.views_min_resolution >= 1, "views_min_resolution",
+                 f"must be >= 1, got {self.views_min_resolution}")
         _require(self.hidden >= 1, "hidden", f"must be >= 1, got {self.hidden}")
         _require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
         _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")

@@ -213,7 +213,7 @@ def build_model(ws: Workspace, model: Model, encoder: PixelEncoder | None, num_c
 
 def _oneshot_config(model: Model, fit: FitConfig, seed: int, oracle: bool = False) -> OneShotConfig:
     """The hfc fit settings of `model` (FitConfig's values, initialisation `seed`); an oracle fit has no W+ views
-    (they augment one example; the oracle's 200 windows need none, and 9x of them would not fit in memory)."""
+    (they augment one example; 9x the oracle's 200 windows would hold 2 GB of codes, 18 GB of raw features)."""
     from hfc.config import OneShotConfig
 
     segmenter = model.segmenter or "fcn3"
@@ -313,7 +313,8 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
         del fit[k]  # in the key only where they apply: older results stay valid
     ocfg = _oneshot_config(unit.model, cfg.fit, 0, unit.oracle)
     if ocfg.views:
-        fit["views"] = {"per_sample": ocfg.views, "tau_p": ocfg.views_tau_p, "min_resolution": ocfg.views_min_resolution}
+        fit["views"] = {"per_sample": ocfg.views, "tau_p": ocfg.views_tau_p,
+                        "min_resolution": ocfg.views_min_resolution}
     if ocfg.standardize:
         fit["standardize"] = True
     if ocfg.image:
