@@ -199,6 +199,11 @@ def fit(
     gen = offering_image(gen, model.image_channels)
     check_layers(model.layer_channels, layer_channels(gen), type(model).__name__)
     size, device = gen.img_resolution, _device(model)
+    if cfg.views:
+        unrendered = [i for i, s in enumerate(samples) if s.features is not None and s.gen is None]
+        if unrendered:
+            raise HFCError(f"annotated sample {unrendered[0]}: views need the generator that rendered its features "
+                           "(Annotation.gen)")
     inputs, labels = [], []
     with torch.no_grad():
         for i, s in enumerate(samples):
@@ -209,9 +214,6 @@ def fit(
                 render.synthesize(ws, noise_mode=noise_mode)[1]
             inputs.append(model.prepare(feats, size))
             labels.append(label)
-            if cfg.views and s.features is not None and s.gen is None:
-                raise HFCError(f"annotated sample {i}: views need the generator that rendered its features "
-                               "(Annotation.gen)")
             for view in fit_views(render, ws, cfg.views, cfg.views_tau_p, cfg.views_min_resolution,
                                    fit_view_seed(cfg.seed, i)):
                 inputs.append(model.prepare(render.synthesize(view[None], noise_mode=noise_mode)[1], size))

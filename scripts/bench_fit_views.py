@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from baggan.denormals import flush_denormals  # noqa: E402
-from baggan.evaluate.oneshot import Workspace, hfc_variants, run_unit  # noqa: E402
+from baggan.evaluate.oneshot import Workspace, hfc_variants, protocol_scans, run_unit  # noqa: E402
 from baggan.evaluate.oneshot_config import METHODS, load_oneshot_config  # noqa: E402
 from baggan.evaluate.oneshot_report import unit_scores  # noqa: E402
 from baggan.evaluate.report import grouped_bars, save_figure  # noqa: E402
@@ -64,17 +64,14 @@ def main() -> None:
     ws = Workspace(cfg, args.outdir, args.network or Path(cfg.network), torch.device("cpu"), progress=False)
     hfc_cfgs, units = hfc_variants(cfg, ["main"], len(style_blocks(ws.gen)), ws.size)
     units = [u for u in units if not u.oracle and (args.repetitions is None or u.rep < args.repetitions)]
-    test = ws.scans.test_scans(cfg.scans.test_threat, cfg.scans.test_clean)
-    reps = sorted({u.rep for u in units})
-    train = {r: ws.scans.annotated_sets(r, [1], cfg.scans.annotation, cfg.scans.candidates)[1] for r in reps}
-    proj = ws.project_all(test + [s for r in reps for s in train[r]])
+    test, train, _, proj = protocol_scans(ws, units)
     test_pairs = [(s, proj[(s.kind, s.seed)]) for s in test]
     results: dict[str, dict[str, list[float]]] = {}
     for setting in args.settings.split(","):
         ws.cfg = dataclasses.replace(cfg, fit=fit_with(cfg.fit, setting, segmenters))
         for u in units:
             enc = ws.encoder(u.model.hfc, hfc_cfgs[u.model.hfc]) if u.model.hfc else None
-            res = run_unit(ws, u, enc, [(s, proj[(s.kind, s.seed)]) for s in train[u.rep]], test_pairs)
+            res = run_unit(ws, u, enc, [(s, proj[(s.kind, s.seed)]) for s in train[u.rep][u.shots]], test_pairs)
             score = 100 * unit_scores(res, cfg.scans.categories)["miou_condition"]
             results.setdefault(setting, {}).setdefault(u.row, []).append(score)
             print(f"views {setting:10s} {u.row:28s} repetition {u.rep}: {score:.2f}", flush=True)

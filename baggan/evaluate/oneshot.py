@@ -360,6 +360,25 @@ def _save_unit(path: Path, key: dict, unit: Unit, result: dict) -> None:
     write_json_atomic(path, to_jsonable({"key": key, "unit": dataclasses.asdict(unit), "result": body}))
 
 
+def protocol_scans(ws: Workspace, units: Sequence[Unit]) -> tuple[list[EvalScan], dict[int, dict[int, list[EvalScan]]],
+                                                                    list[EvalScan], dict[tuple[str, int], Projection]]:
+    """(test scans, annotated sets {repetition: {shots: scans}}, oracle scans, projections of them all by (kind,
+    seed)) that `units` need; the projections cached or made."""
+    cfg = ws.cfg
+    test = ws.scans.test_scans(cfg.scans.test_threat, cfg.scans.test_clean)
+    need: dict[int, set[int]] = {}
+    for u in units:
+        if not u.oracle:
+            need.setdefault(u.rep, set()).add(u.shots)
+    train_sets = {r: ws.scans.annotated_sets(r, sorted(k), cfg.scans.annotation, cfg.scans.candidates)
+                  for r, k in sorted(need.items())}
+    oracle = ws.scans.oracle_scans(cfg.oracle.train) if any(u.oracle for u in units) else []
+    every = {(s.kind, s.seed): s for s in test}
+    every.update({(s.kind, s.seed): s for sets in train_sets.values() for ss in sets.values() for s in ss})
+    every.update({(s.kind, s.seed): s for s in oracle})
+    return test, train_sets, oracle, ws.project_all(list(every.values()))
+
+
 def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path | None, device: torch.device,
                 parts: Sequence[str] | None = None, progress: bool = True) -> Path:
     """Run the requested parts (default: cfg.parts), resuming from what `outdir` holds; returns the report path."""
@@ -380,18 +399,7 @@ def run_oneshot(cfg: OneShotEvalConfig, outdir: str | Path, network: str | Path 
     ws = Workspace(cfg, outdir, Path(network), device, progress)
     hfc_cfgs, units = hfc_variants(cfg, parts, len(style_blocks(ws.gen)), ws.size)
 
-    test = ws.scans.test_scans(cfg.scans.test_threat, cfg.scans.test_clean)
-    need: dict[int, set[int]] = {}
-    for u in units:
-        if not u.oracle:
-            need.setdefault(u.rep, set()).add(u.shots)
-    train_sets = {r: ws.scans.annotated_sets(r, sorted(k), cfg.scans.annotation, cfg.scans.candidates)
-                  for r, k in sorted(need.items())}
-    oracle = ws.scans.oracle_scans(cfg.oracle.train) if any(u.oracle for u in units) else []
-    every = {(s.kind, s.seed): s for s in test}
-    every.update({(s.kind, s.seed): s for sets in train_sets.values() for ss in sets.values() for s in ss})
-    every.update({(s.kind, s.seed): s for s in oracle})
-    projections = ws.project_all(list(every.values()))
+    test, train_sets, oracle, projections = protocol_scans(ws, units)
     test_pairs = [(s, projections[(s.kind, s.seed)]) for s in test]
 
     results: dict[int, dict] = {}
@@ -460,4 +468,4 @@ def _hfc_timings(ws: Workspace, hfc_cfgs: dict[str, HFCConfig]) -> dict[str, dic
 
 
 __all__ = ["load_windows", "hfc_variants", "Workspace", "build_model", "to_classes", "run_unit", "measure_fps",
-           "run_oneshot"]
+           "protocol_scans", "run_oneshot"]
