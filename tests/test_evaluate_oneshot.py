@@ -16,7 +16,7 @@ from baggan.data.labelsets import PIDRAY
 from baggan.evaluate import oneshot as os_
 from baggan.evaluate import oneshot_data
 from baggan.evaluate.oneshot_data import SimScans
-from baggan.evaluate.oneshot_report import unit_scores
+from baggan.evaluate.oneshot_report import depth_section, unit_scores
 from baggan.oneshot import class_table
 from baggan.stylegan2 import NetworkConfig, build_generator, save_network
 from baggan.stylegan2 import project_pool
@@ -110,6 +110,19 @@ def test_unit_scores_on_a_hand_made_case():
     assert s["wiou"] == pytest.approx(0.5 * 0.5) and s["wiou_ceiling"] == pytest.approx(0.5)
     assert s["fg_iou"] == pytest.approx(0.5) and s["clean_fp"] == 1.0 and s["miou"] == pytest.approx(0.5)
     assert s["image_miou"].tolist() == [0.5, 0.0]
+
+
+def test_depth_section_ranks_by_the_class_from_label_where_there_is_one():
+    def row(miou: float, by_label: float) -> dict:
+        return {"miou": (miou, 0.01), "miou_condition": (by_label, 0.02), "wiou": (0.1, 0.0), "fg_iou": (0.2, 0.0),
+                "train_miou": (0.93, 0.01)}
+
+    conditional = "\n".join(depth_section({("", "mlp1"): row(0.2, 0.5), ("", "mlp3"): row(0.3, 0.1)}))
+    assert "| mlp1 | 20.00 ± 1.00 | 50.00 ± 2.00 | 10.00 ± 0.00 | 20.00 ± 0.00 | 93.00 ± 1.00 |" in conditional
+    assert "Best by mIoU, class from label: mlp1" in conditional
+    unconditional = "\n".join(depth_section({("", "mlp1"): row(0.2, np.nan), ("", "mlp3"): row(0.3, np.nan)}))
+    assert "class from label" not in unconditional and "Best by mIoU: mlp3" in unconditional
+    assert "| mlp3 | 30.00 ± 1.00 | 10.00 ± 0.00 | 20.00 ± 0.00 | 93.00 ± 1.00 |" in unconditional
 
 
 # ------------------------------------------------------------------------------------------------- end to end
