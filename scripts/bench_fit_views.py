@@ -3,7 +3,8 @@
 Reads a finished one-shot protocol run folder (its cached projections and HFC encoders: nothing is projected or
 trained again), refits the methods named with each views setting on every repetition's annotated windows, and scores
 them on the run's test windows with the class from the label. Writes OUT.json (per setting and method: mean ± std
-over repetitions, each repetition's figure) and OUT.png (bars):
+over repetitions, each repetition's figure, and the mean ± std of its fits' mIoU on their own annotated windows) and
+OUT.png (bars). The fit's other settings (epochs, L-BFGS, ...) are the config's:
 
     .venv/bin/python scripts/bench_fit_views.py --config configs/eval/oneshot-windows-image-p200-full-cpu.yaml \
         --outdir runs/oneshot-p200-full --network g420.pt --out docs/benchmarks/oneshot-views/sweep-420.json
