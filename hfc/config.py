@@ -203,8 +203,8 @@ class OneShotConfig:
     # hfc.augment.fit_views): `views` per sample, the ws of one style block of resolution >= views_min_resolution
     # moved towards a random partner (w' = views_tau_p * w + (1 - views_tau_p) * w_partner); coarser blocks (the
     # 4x4 one by default), which set the layout and so the mask, are kept. 0: off. On the threat windows 8 views
-    # (tau_p 0.5, >= 8 px) lifted the MLP-1 methods by 1.2-3.4 mIoU points held out and cost FCN-3 (docs/benchmarks.md,
-    # "Session 23")
+    # (tau_p 0.5, >= 8 px) lifted the MLP-1 methods by 0.8-5.4 mIoU points held out and cost every head that fits its
+    # example closely (FCN-3, MLP-3, MLP-1 at 1000 epochs; docs/benchmarks.md, "Session 23", "Session 24")
     views: int = 0
     views_tau_p: float = 0.5
     views_min_resolution: int = 8
