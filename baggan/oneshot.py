@@ -233,10 +233,17 @@ def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncode
     return model, table, history
 
 
-def condition_classes(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+# a pixel of a scan whose threat classes are known is threat where 1 - p(background) > THREAT_THRESHOLD
+THREAT_THRESHOLD = 0.5
+
+
+def condition_classes(probs: torch.Tensor, allowed: torch.Tensor, threshold: float = THREAT_THRESHOLD,
+                      among_allowed: bool = False) -> torch.Tensor:
     """Class maps [N, H, W] when each image's threat classes are known (the label a conditional generator drew it
-    with): a pixel is threat where the segmenter's threat probability 1 - p(background) exceeds one half, and takes
-    the most probable of its image's allowed classes; an image with no allowed class is all background.
+    with): a pixel is threat where the segmenter's threat probability exceeds `threshold` and takes the most probable
+    of its image's allowed classes; an image with no allowed class is all background. The threat probability is
+    1 - p(background), or with `among_allowed` the allowed classes' share of p(allowed) + p(background) (the other
+    threat classes left out).
 
     probs [N, K, H, W] (softmax, index 0 = background), allowed [N, K] bool over the same classes (column 0 ignored).
     """
@@ -245,7 +252,12 @@ def condition_classes(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tenso
     allowed = allowed.clone()
     allowed[:, 0] = False
     best = probs.masked_fill(~allowed[:, :, None, None], -1.0).argmax(dim=1)  # an allowed class wherever any is
-    threat = (probs[:, 0] < 0.5) & allowed.any(dim=1)[:, None, None]
+    if among_allowed:
+        mass = (probs * allowed[:, :, None, None]).sum(dim=1)
+        threat = mass > threshold * (mass + probs[:, 0])
+    else:
+        threat = probs[:, 0] < 1.0 - threshold
+    threat &= allowed.any(dim=1)[:, None, None]
     return torch.where(threat, best, torch.zeros_like(best))
 
 
@@ -255,13 +267,15 @@ def predict_probs(model: PixelClassifier, sample: AnnotatedSample, size: int) ->
     return model.predict([h.to(next(model.parameters()).device) for h in sample.features], size)[1]
 
 
-def categories_from(probs: torch.Tensor, table: Sequence[int], drawn: Sequence[int] | None = None) -> np.ndarray:
+def categories_from(probs: torch.Tensor, table: Sequence[int], drawn: Sequence[int] | None = None,
+                    threshold: float = THREAT_THRESHOLD, among_allowed: bool = False) -> np.ndarray:
     """Category-id map HxW int64 of one image's probabilities [1, K, H, W]: the most probable class, or with `drawn`
     (the category ids of the label the sample was projected or drawn with) `condition_classes` among those."""
     if drawn is None:
         labels = probs.max(dim=1).indices  # as PixelClassifier.predict: the first maximum
     else:
-        labels = condition_classes(probs, torch.tensor([[c in drawn for c in table]], device=probs.device))
+        labels = condition_classes(probs, torch.tensor([[c in drawn for c in table]], device=probs.device),
+                                   threshold, among_allowed)
     return np.asarray(table, np.int64)[labels[0].cpu().numpy()]
 
 

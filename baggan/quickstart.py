@@ -30,6 +30,7 @@ import torch
 
 from baggan.config import check
 from baggan.errors import ConfigError, UserError
+from baggan.oneshot import THREAT_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "quickstart.yaml"
@@ -88,12 +89,15 @@ class SynthOptions:
     batch: int = 16
     seed: int = 0
     class_from: str = "segmenter"  # or "condition": a threat pixel takes the label a conditional generator drew
+    threat_threshold: float = THREAT_THRESHOLD  # class from the label: threat where 1 - p(background) > this
 
     def __post_init__(self) -> None:
         from baggan.synth.engine import CLASS_FROM
 
         check(self.class_from in CLASS_FROM, "synth.class_from",
               f"must be one of {', '.join(CLASS_FROM)}, got {self.class_from!r}")
+        check(0.0 < self.threat_threshold < 1.0, "synth.threat_threshold",
+              f"must lie in (0, 1), got {self.threat_threshold}")
 
 
 @dataclass(frozen=True)
@@ -345,7 +349,7 @@ class Quickstart:
             probs = predict_probs(model, s, self.size)
             preds.append(categories_from(probs, table))
             if self.gen.G.c_dim:  # the class a threat pixel would get from the scan's own label (synth.class_from)
-                by_label.append(categories_from(probs, table, scan.present))
+                by_label.append(categories_from(probs, table, scan.present, self.cfg.synth.threat_threshold))
         scores = score_predictions(samples, preds, table)
         scores.update(categories=["background", *learned], test_scans=[[s.kind, s.seed] for s in scans],
                       projection_psnr=float(np.mean([s.projection.psnr for s in samples])),
@@ -373,7 +377,8 @@ class Quickstart:
                            self.device)  # a conditional generator draws the segmenter's categories as labels
         o = self.cfg.synth
         settings = SynthSettings(n=o.n, shard_size=o.shard_size, seed=o.seed, psi=o.psi, batch=o.batch,
-                                 min_area=o.min_area, class_from=o.class_from)
+                                 min_area=o.min_area, class_from=o.class_from,
+                                 threat_threshold=o.threat_threshold)
         return synthesize(w.annotate, w.gen.sample_ws, w.label_set.coco_categories(), w.class_to_category,
                           self.outdir / "coco", settings, device=self.device, provenance=w.provenance,
                           progress=self.progress, inputs=w.inputs, conditions=w.conditions)

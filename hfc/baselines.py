@@ -90,11 +90,12 @@ class DatasetGAN(RawFeatureClassifier):
         """log of the members' mean probability, [N, K, size, size] (softmax of it is the mean)."""
         return torch.logsumexp(self.member_logits(x).log_softmax(2), dim=1) - math.log(self.members)
 
-    def loss(self, x: tuple[list[torch.Tensor], int], labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
-        """Sum of the members' cross-entropies (each member trains as if alone)."""
+    def loss(self, x: tuple[list[torch.Tensor], int], labels: torch.Tensor, ignore_index: int,
+             weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum of the members' cross-entropies (each member trains as if alone; class weights `weight` [K])."""
         logits = self.member_logits(x)
         target = labels.unsqueeze(1).expand(-1, self.members, -1, -1).flatten(0, 1)
-        return self.members * F.cross_entropy(logits.flatten(0, 1), target, ignore_index=ignore_index)
+        return self.members * F.cross_entropy(logits.flatten(0, 1), target, weight=weight, ignore_index=ignore_index)
 
     @torch.no_grad()
     def predict(self, features: Sequence[torch.Tensor], size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -208,8 +208,12 @@ class OneShotConfig:
     views: int = 0
     views_tau_p: float = 0.5
     views_min_resolution: int = 8
+    # class weights of the cross-entropy ∝ (share of the annotated pixels)^-class_balance (0: plain cross-entropy,
+    # 1: inverse frequency): a threat covers a small part of its window, and the plain loss leaves it under-fitted
+    class_balance: float = 0.0
 
     def __post_init__(self) -> None:
+        _require(self.class_balance >= 0.0, "class_balance", f"must be >= 0, got {self.class_balance}")
         _require(self.optimizer in ("adam", "lbfgs"), "optimizer", f"adam or lbfgs, got {self.optimizer!r}")
         _require(self.views >= 0, "views", f"must be >= 0, got {self.views}")
         _require(0.0 <= self.views_tau_p <= 1.0, "views_tau_p", f"must be in [0, 1], got {self.views_tau_p}")

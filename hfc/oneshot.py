@@ -54,9 +54,9 @@ class PixelClassifier(nn.Module):
     def calibrate(self, inputs: Sequence[Any]) -> None:
         """Adapt fixed input statistics to the prepared training inputs before `fit` trains (default: nothing)."""
 
-    def loss(self, x: Any, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
-        """Cross-entropy of the logits against labels [N, size, size]."""
-        return F.cross_entropy(self.classify(x), labels, ignore_index=ignore_index)
+    def loss(self, x: Any, labels: torch.Tensor, ignore_index: int, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy of the logits against labels [N, size, size] (class weights `weight` [K], if given)."""
+        return F.cross_entropy(self.classify(x), labels, weight=weight, ignore_index=ignore_index)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """What `fit` optimises (default: every parameter)."""
@@ -182,6 +182,16 @@ def num_classes_of(samples: Sequence[Annotation], ignore_index: int = 255) -> in
     return top + 1
 
 
+def class_weights(labels: Sequence[torch.Tensor], num_classes: int, power: float, ignore_index: int = 255) -> torch.Tensor:
+    """Cross-entropy class weights [K] ∝ (class share of the labelled pixels)^-power; classes absent weigh 1."""
+    labels = torch.cat([y.flatten() for y in labels])
+    counts = torch.bincount(labels[labels != ignore_index], minlength=num_classes)[:num_classes].double()
+    present = counts > 0
+    weight = (counts / counts.sum().clamp(min=1)).clamp(min=1e-12) ** -power
+    weight = weight / weight[present].min() if bool(present.any()) else weight
+    return torch.where(present, weight, torch.ones_like(weight)).float()  # the most frequent class weighs 1
+
+
 def fit(
     model: PixelClassifier,
     gen: FeatureGenerator,
@@ -219,6 +229,8 @@ def fit(
                 inputs.append(model.prepare(render.synthesize(view[None], noise_mode=noise_mode)[1], size))
                 labels.append(label)
     model.calibrate(inputs)
+    weight = class_weights(labels, model.num_classes, cfg.class_balance, cfg.ignore_index).to(device) \
+        if cfg.class_balance else None
     model.train()
     history: list[float] = []
     bar = tqdm(total=cfg.epochs, desc="one-shot fit", disable=not progress)
@@ -228,7 +240,7 @@ def fit(
         opt.zero_grad(set_to_none=True)
         total = 0.0
         for x, y in zip(inputs, labels):
-            loss = model.loss(x, y, cfg.ignore_index) / len(inputs)
+            loss = model.loss(x, y, cfg.ignore_index, weight) / len(inputs)
             loss.backward()
             total += float(loss.detach())
         if not np.isfinite(total):

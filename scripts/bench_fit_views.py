@@ -3,13 +3,15 @@
 Reads a finished one-shot protocol run folder (its cached projections and HFC encoders: nothing is projected or
 trained again), refits the methods named with each views setting on every repetition's annotated windows, and scores
 them on the run's test windows with the class from the label. Writes OUT.json (per setting and method: mean ± std
-over repetitions, each repetition's figure, and the mean ± std of its fits' mIoU on their own annotated windows) and
+over repetitions, each repetition's figure, the mean ± std of its fits' mIoU on their own annotated windows, and the
+held-out threat recall and precision) and
 OUT.png (bars). The fit's other settings (epochs, L-BFGS, ...) are the config's:
 
     .venv/bin/python scripts/bench_fit_views.py --config configs/eval/oneshot-windows-image-p200-full-cpu.yaml \
         --outdir runs/oneshot-p200-full --network g420.pt --out docs/benchmarks/oneshot-views/sweep-420.json
 
-A setting is PER_SAMPLE:TAU_P:MIN_RESOLUTION ("0" for no views), e.g. 8:0.5:16.
+A setting is PER_SAMPLE:TAU_P:MIN_RESOLUTION ("0" for no views), e.g. 8:0.5:16; each is run with every class-weight
+power of --balance (hfc OneShotConfig.class_balance; 0: plain cross-entropy).
 """
 
 from __future__ import annotations
@@ -36,13 +38,22 @@ from hfc.metrics import mean_std  # noqa: E402
 DEFAULT_SETTINGS = ["0", "8:0.5:16", "8:0.7:16", "8:0.3:16", "8:0.5:8", "8:0.5:32"]
 
 
-def fit_with(fit, setting: str, segmenters: list[str]):
-    """The protocol's FitConfig with the views of `setting` for `segmenters` (none for "0")."""
+def fit_with(fit, setting: str, balance: float, segmenters: list[str]):
+    """The protocol's FitConfig with the views of `setting` for `segmenters` (none for "0") and class weights of
+    power `balance` (none for 0)."""
+    fit = dataclasses.replace(fit, balance=segmenters if balance else [], balance_power=balance or 1.0)
     if setting == "0":
         return dataclasses.replace(fit, views=[])
     n, tau, res = setting.split(":")
     return dataclasses.replace(fit, views=segmenters, views_per_sample=int(n), views_tau_p=float(tau),
                                views_min_resolution=int(res))
+
+
+def threat_recall_precision(cms) -> tuple[float, float]:
+    """Pooled threat-vs-background recall and precision % of confusion matrices [N, K, K] (gt rows, class 0 background)."""
+    cm = cms.sum(axis=0)
+    hit = cm[1:, 1:].sum()
+    return 100 * hit / max(cm[1:].sum(), 1), 100 * hit / max(cm[:, 1:].sum(), 1)
 
 
 def ms(values: list[float]) -> dict[str, float]:
@@ -58,6 +69,7 @@ def main() -> None:
     ap.add_argument("--network", type=Path, default=None, help="default: the config's network")
     ap.add_argument("--methods", default="ours-mlp,kmeans,simclr-mlp")
     ap.add_argument("--settings", default=",".join(DEFAULT_SETTINGS))
+    ap.add_argument("--balance", default="0", help="class-weight powers to cross with the settings (0: none)")
     ap.add_argument("--repetitions", type=int, default=None, help="only the first N repetitions (default: all)")
     ap.add_argument("--out", type=Path, required=True, help="OUT.json; OUT.png beside it")
     args = ap.parse_args()
@@ -72,22 +84,27 @@ def main() -> None:
     units = [u for u in units if not u.oracle and (args.repetitions is None or u.rep < args.repetitions)]
     test, train, _, proj = protocol_scans(ws, units)
     test_pairs = [(s, proj[(s.kind, s.seed)]) for s in test]
-    results: dict[str, dict[str, list[float]]] = {}
-    for setting in args.settings.split(","):
-        ws.cfg = dataclasses.replace(cfg, fit=fit_with(cfg.fit, setting, segmenters))
+    results: dict[str, dict[str, list[tuple]]] = {}
+    for setting, balance in [(s, float(b)) for s in args.settings.split(",") for b in args.balance.split(",")]:
+        ws.cfg = dataclasses.replace(cfg, fit=fit_with(cfg.fit, setting, balance, segmenters))
+        name = setting if not balance else f"{setting} b{balance:g}"
         for u in units:
             enc = ws.encoder(u.model.hfc, hfc_cfgs[u.model.hfc]) if u.model.hfc else None
             res = run_unit(ws, u, enc, [(s, proj[(s.kind, s.seed)]) for s in train[u.rep][u.shots]], test_pairs)
             scores = unit_scores(res, cfg.scans.categories)
             score, own = 100 * scores["miou_condition"], 100 * scores["train_miou"]
-            results.setdefault(setting, {}).setdefault(u.row, []).append((score, own))
-            print(f"views {setting:10s} {u.row:28s} repetition {u.rep}: {score:.2f} (own fit {own:.2f})", flush=True)
-    summary = {s: {row: {**ms([t for t, _ in v]), "repetitions": [t for t, _ in v], "own_fit": ms([o for _, o in v])}
+            recall, precision = threat_recall_precision(res["cms_condition"])
+            results.setdefault(name, {}).setdefault(u.row, []).append((score, own, recall, precision))
+            print(f"views {name:14s} {u.row:28s} repetition {u.rep}: {score:.2f} (own fit {own:.2f}; threat recall "
+                  f"{recall:.1f}, precision {precision:.1f})", flush=True)
+    summary = {s: {row: {**ms([t[0] for t in v]), "repetitions": [t[0] for t in v], "own_fit": ms([t[1] for t in v]),
+                         "threat_recall": ms([t[2] for t in v]), "threat_precision": ms([t[3] for t in v])}
                    for row, v in rows.items()} for s, rows in results.items()}
     write_json_atomic(args.out, {"config": str(args.config), "network": str(ws.network),
                                  "generator_sha256": ws.generator_sha256,
-                                 "metric": "threat mIoU %, class from label (own_fit: mIoU % on the annotated windows)",
-                                 "settings": "PER_SAMPLE:TAU_P:MIN_RESOLUTION", "results": summary})
+                                 "metric": "threat mIoU %, class from label (own_fit: mIoU % on the annotated windows; "
+                                           "threat_recall / _precision: pooled threat-vs-background % held out)",
+                                 "settings": "PER_SAMPLE:TAU_P:MIN_RESOLUTION [bPOWER: class weights]", "results": summary})
     rows = list(next(iter(summary.values())))
     panels = {"threat mIoU, class from label": {s: ([summary[s][r]["mean"] / 100 for r in rows],
                                                     [summary[s][r]["std"] / 100 for r in rows]) for s in summary}}

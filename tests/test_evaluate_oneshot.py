@@ -205,7 +205,8 @@ def test_an_interrupted_run_resumes_without_redoing_work(network, tmp_path, monk
     ({"fit.standardize": ["mlp1"], "fit.lbfgs": ["mlp1"]}, {"standardize": True, "optimizer": "lbfgs"}),
     ({"fit.views": ["mlp1"], "fit.views_per_sample": 2},
      {"views": {"per_sample": 2, "tau_p": 0.5, "min_resolution": 8}}),
-], ids=["standardize-lbfgs", "views"])
+    ({"fit.balance": ["mlp1"], "fit.balance_power": 0.5}, {"class_balance": 0.5}),
+], ids=["standardize-lbfgs", "views", "balance"])
 def test_fit_options_rerun_only_the_segmenters_they_name(network, tmp_path, monkeypatch, change, key):
     out = tmp_path / "run"
     args = ["evaluate", "oneshot", "--network", str(network), "--outdir", str(out)]
@@ -256,6 +257,9 @@ def test_the_shipped_protocol_configs_load(path):
     ({"fit.lbfgs": ["fcn4"]}, "lbfgs: unknown segmenter(s) ['fcn4']"),
     ({"fit.views": ["rgb"]}, "views: unknown segmenter(s) or baseline(s) ['rgb']"),
     ({"fit.views_per_sample": 0}, "views_per_sample: must be ≥ 1"),
+    ({"fit.balance": ["rgb"]}, "balance: unknown segmenter(s) or baseline(s) ['rgb']"),
+    ({"fit.balance_power": -1.0}, "balance_power: must be ≥ 0"),
+    ({"fit.threat_threshold": 1.0}, "threat_threshold: must lie in (0, 1)"),
 ])
 def test_config_errors_are_one_line(network, tmp_path, change, message):
     cfg = _write_config(tmp_path / "c.yaml", **{**{"parts": ["layer", "patch"]}, **change})

@@ -14,7 +14,7 @@ from hfc.errors import HFCError
 from hfc.features import sample_features_at
 from hfc.generator import layer_channels
 from hfc.methods import fit_segmenter
-from hfc.oneshot import Annotation, Annotator, HFCSegmenter, fit, load_classifier, save_classifier
+from hfc.oneshot import Annotation, Annotator, HFCSegmenter, class_weights, fit, load_classifier, save_classifier
 from hfc.rng import seeded
 from hfc.segmenters import SHAPES, make_segmenter
 from hfc.swav import ProjectionHead
@@ -106,6 +106,28 @@ def test_few_shot_fit_uses_every_sample(gen, encoder, sample):
         model = HFCSegmenter(encoder, make_segmenter("mlp3", 32, 2, hidden=16))
     history = fit(model, gen, [ann, second], OneShotConfig(epochs=30))
     assert len(history) == 30 and history[-1] < history[0]
+
+
+def test_class_weights_follow_the_label_shares():
+    labels = [torch.tensor([[0, 0, 0, 1], [0, 0, 2, 255]])]  # background 5 of 7 labelled pixels; class 3 absent
+    assert torch.allclose(class_weights(labels, 4, 1.0), torch.tensor([1.0, 5.0, 5.0, 1.0]))
+    assert torch.allclose(class_weights(labels, 4, 0.5), torch.tensor([1.0, 5 ** 0.5, 5 ** 0.5, 1.0]))
+    assert torch.equal(class_weights([torch.full((2, 2), 255)], 3, 1.0), torch.ones(3))
+
+
+def test_class_balance_widens_a_rare_class(gen, encoder, sample):
+    ann, feats = sample
+    label = ann.label.clone()
+    label[:, 12:] = 0
+    label[12:, :] = 0  # the toy object in one corner only: 7 % of the pixels
+    marked = []
+    for power in (0.0, 0.5, 1.0):
+        model = fit_segmenter(gen, encoder, [Annotation(ann.ws, label)],
+                              OneShotConfig(segmenter="mlp1", epochs=30, class_balance=power))
+        marked.append(int(model.predict(feats, 32)[0].sum()))
+    assert marked[0] < marked[1] < marked[2]  # the plain loss under-fits the rare class; weighting it widens it
+    with pytest.raises(ValueError, match="class_balance"):
+        OneShotConfig(class_balance=-1.0)
 
 
 def test_annotated_samples_are_checked(gen, encoder, sample):

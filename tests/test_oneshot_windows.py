@@ -120,6 +120,26 @@ def test_tiny_windows_run_with_oracle_rows(conditional_network, tmp_path):
         assert (by_label.sum((1, 2)) == np.asarray(u["result"]["cms"]).sum((1, 2))).all()
 
 
+def test_a_higher_threat_threshold_marks_fewer_pixels_from_the_same_fit(conditional_network, tmp_path):
+    (tmp_path / "sim.yaml").write_text(TINY_SIM)
+    units = {}
+    for t in (0.5, 0.9):
+        cfg = _write_config(tmp_path / f"c{t}.yaml", **{"scans.sim": str(tmp_path / "sim.yaml"), "methods": ["ours-mlp"],
+                                                        "fit.image": ["mlp1"], "fit.threat_threshold": t})
+        result = CliRunner().invoke(cli, ["evaluate", "oneshot", "--config", str(cfg), "--network",
+                                          str(conditional_network), "--outdir", str(tmp_path / f"run{t}"), "--device",
+                                          "cpu"])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        units[t] = sorted((json.loads(p.read_text()) for p in (tmp_path / f"run{t}" / "units").glob("*.json")),
+                          key=lambda u: u["unit"]["rep"])
+    assert all("threat_threshold" not in u["key"]["fit"] for u in units[0.5])  # 0.5: the key of older runs
+    assert all(u["key"]["fit"]["threat_threshold"] == 0.9 for u in units[0.9])
+    for a, b in zip(units[0.5], units[0.9]):
+        assert np.array_equal(a["result"]["cms"], b["result"]["cms"])  # the same fit: its own classes unchanged
+        threat = [np.asarray(u["result"]["cms_condition"])[:, :, 1:].sum() for u in (a, b)]
+        assert threat[1] < threat[0]
+
+
 @pytest.mark.parametrize("change,message", [
     ({"scans.sim": "no/such.yaml"}, "scans.sim: no/such.yaml: simulator config not found"),
     ({"oracle": {"train": -1}}, "train: must be ≥ 0"),

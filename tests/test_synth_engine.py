@@ -145,6 +145,10 @@ def test_condition_classes_put_the_drawn_class_where_background_is_unlikely():
     probs = probs.reshape(1, 3, 1, 4).repeat(3, 1, 1, 1)
     allowed = torch.tensor([[True, True, False], [False, False, True], [False, False, False]])  # bg column ignored
     assert condition_classes(probs, allowed).tolist() == [[[0, 1, 1, 1]], [[0, 2, 2, 2]], [[0, 0, 0, 0]]]
+    # a higher threshold keeps only the surest pixels; among_allowed leaves the other threat classes out
+    assert condition_classes(probs, allowed, 0.7).tolist() == [[[0, 0, 0, 1]], [[0, 0, 0, 2]], [[0, 0, 0, 0]]]
+    assert condition_classes(probs, allowed, 0.5, among_allowed=True).tolist() == [
+        [[0, 1, 0, 0]], [[0, 0, 0, 2]], [[0, 0, 0, 0]]]
 
 
 def test_class_from_condition_gives_threat_pixels_the_drawn_category(tmp_path):
@@ -165,6 +169,10 @@ def test_class_from_condition_gives_threat_pixels_the_drawn_category(tmp_path):
     assert both  # some scan held both toy objects: there the segmenter's two classes became one
     assert json.loads((tmp_path / "cond" / "index.json").read_text())["settings"]["class_from"] == "condition"
     assert "class_from" not in SynthSettings(n=1).content()  # data sets written before the option still resume
+    assert "threat_threshold" not in SynthSettings(n=1, class_from="condition").content()  # 0.5: as before it existed
+    assert SynthSettings(n=1, class_from="condition", threat_threshold=0.8).content()["threat_threshold"] == 0.8
+    with pytest.raises(ValueError, match="threat_threshold"):
+        SynthSettings(n=1, threat_threshold=1.0)
     with pytest.raises(UserError, match="not conditional"):
         run_toy(tmp_path / "none", n=2, shard_size=2, class_from="condition")
     with pytest.raises(ValueError, match="class_from"):

@@ -43,12 +43,16 @@ from baggan.cli.params import FINITE, Finite, device_option
 @click.option("--class-from", type=click.Choice(["segmenter", "condition"]), default="segmenter", show_default=True,  # CLASS_FROM
               help="A threat pixel's category: the segmenter's class, or (a conditional generator) the label the scan "
                    "was drawn with; the segmenter then only says where the threat is (docs/synthesis.md).")
+@click.option("--threat-threshold", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="With --class-from condition: a pixel is threat where 1 - p(background) exceeds this "
+                   "[baggan.oneshot.THREAT_THRESHOLD] (docs/synthesis.md).")
 @click.option("--label-set", help="Label set of the segmenter's classes, if its file does not say [pidray].")
 @click.option("--classes", help="Comma-separated category names of classes 1..K-1, if the segmenter file does not say.")
 def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, outdir: Path, threat: str | None,
                    min_area: int, fill_holes: bool, shard_size: int, psi: float, seed: int, batch: int, device: str,
                    drop_uncertain: float, steer: float, calibration: int, max_tries: int, polygons: bool,
-                   writer: str, class_from: str, label_set: str | None, classes: str | None) -> None:
+                   writer: str, class_from: str, threat_threshold: float | None, label_set: str | None,
+                   classes: str | None) -> None:
     """Synthesise N annotated scans into sharded COCO data sets under OUTDIR (see docs/synthesis.md)."""
     from baggan.device import resolve_device
     from baggan.errors import UserError
@@ -67,7 +71,8 @@ def synthesize_cmd(network: Path, hfc: Path | None, segmenter: Path, n: int, out
         settings = SynthSettings(n=n, shard_size=shard_size, seed=seed, psi=psi, batch=batch, threat=threat_id,
                                  min_area=min_area, fill_holes=fill_holes, drop_uncertain=drop_uncertain, steer=steer,
                                  calibration=calibration, max_tries=max_tries, polygons=polygons,
-                                 writer=writer, class_from=class_from)
+                                 writer=writer, class_from=class_from,
+                                 **({"threat_threshold": threat_threshold} if threat_threshold is not None else {}))
     except ValueError as e:
         raise UserError(f"bad option: {e}") from None
     summary = synthesize(wiring.annotate, wiring.gen.sample_ws, wiring.label_set.coco_categories(),

@@ -223,7 +223,8 @@ def _oneshot_config(model: Model, fit: FitConfig, seed: int, oracle: bool = Fals
                          standardize=on_codes and segmenter in fit.standardize,
                          optimizer="lbfgs" if on_codes and segmenter in fit.lbfgs else "adam",
                          image=name in fit.image, views=fit.views_per_sample if name in fit.views and not oracle else 0,
-                         views_tau_p=fit.views_tau_p, views_min_resolution=fit.views_min_resolution)
+                         views_tau_p=fit.views_tau_p, views_min_resolution=fit.views_min_resolution,
+                         class_balance=fit.balance_power if name in fit.balance else 0.0)
 
 
 def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
@@ -234,8 +235,10 @@ def to_classes(label: np.ndarray, table: Sequence[int]) -> np.ndarray:
 
 
 def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Sequence[tuple[EvalScan, Projection]],
-             test: Sequence[tuple[EvalScan, Projection]]) -> dict:
-    """Fit the unit's model on its annotated scans and test it: confusion matrices per test scan, and timings."""
+             test: Sequence[tuple[EvalScan, Projection]], rules: dict[str, tuple[float, bool]] | None = None) -> dict:
+    """Fit the unit's model on its annotated scans and test it: confusion matrices per test scan, and timings.
+    `rules` (name → condition_classes' threshold, among_allowed) adds the class-from-label confusion matrices of
+    each of those threat rules ("cms_rules")."""
     from baggan.oneshot import categories_from, class_table
     from hfc.metrics import confusion_matrix, iou_from_confusion, mean_iou
     from hfc.oneshot import Annotation, fit
@@ -256,15 +259,22 @@ def run_unit(ws: Workspace, unit: Unit, encoder: PixelEncoder | None, train: Seq
     train_cm = sum(confusion_matrix(to_classes(s.label, table), net.predict(f, ws.size)[0][0].cpu().numpy(), k)
                    for (s, _), f in zip(train, feats))
     cms, by_label, shown, show = [], [], [], show_indices(test, cfg.show)
+    by_rule: dict[str, list[np.ndarray]] = {name: [] for name in rules or {}}
     for i, (scan, proj) in enumerate(test):
         labels, probs = net.predict(ws.cache.features(proj, image), ws.size)
         pred, gt = labels[0].cpu().numpy(), to_classes(scan.label, table)
         cms.append(confusion_matrix(gt, pred, k))
         if ws.G.c_dim:  # a threat pixel's class from the scan's own label, as synthesis with class_from: condition
-            by_label.append(confusion_matrix(gt, to_classes(categories_from(probs, table, scan.present), table), k))
+            by_label.append(confusion_matrix(gt, to_classes(categories_from(probs, table, scan.present,
+                                                                            cfg.fit.threat_threshold), table), k))
+            for name, rule in (rules or {}).items():
+                by_rule[name].append(confusion_matrix(gt, to_classes(categories_from(probs, table, scan.present, *rule),
+                                                                     table), k))
         if i in show:
             shown.append(np.asarray(table)[pred])
     extra = {"cms_condition": np.stack(by_label)} if by_label else {}
+    if rules and by_label:
+        extra["cms_rules"] = {name: np.stack(v) for name, v in by_rule.items()}
     return {"classes": table, "cms": np.stack(cms), **extra, "test_kinds": [s.kind for s, _ in test],
             "train_seeds": [s.seed for s, _ in train], "final_loss": history[-1],
             "train_miou": float(mean_iou(iou_from_confusion(train_cm))), "fit_seconds": t1 - t0,
@@ -309,7 +319,8 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
     """Everything that determines a unit's result (its cache key)."""
     cfg = ws.cfg
     fit = to_dict(cfg.fit) if unit.model.raw == "datasetgan" else {**to_dict(cfg.fit), "datasetgan_members": None}
-    for k in ("standardize", "lbfgs", "image", "views", "views_per_sample", "views_tau_p", "views_min_resolution"):
+    for k in ("standardize", "lbfgs", "image", "views", "views_per_sample", "views_tau_p", "views_min_resolution",
+              "balance", "balance_power", "threat_threshold"):
         del fit[k]  # in the key only where they apply: older results stay valid
     ocfg = _oneshot_config(unit.model, cfg.fit, 0, unit.oracle)
     if ocfg.views:
@@ -321,6 +332,10 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
         fit["image"] = True
     if ocfg.optimizer != "adam":
         fit["optimizer"] = ocfg.optimizer
+    if ocfg.class_balance:
+        fit["class_balance"] = ocfg.class_balance
+    if cfg.fit.threat_threshold != 0.5:
+        fit["threat_threshold"] = cfg.fit.threat_threshold
     return {"model": dataclasses.asdict(unit.model), "hfc": hfc_cfg.to_dict() if hfc_cfg else None, "fit": fit,
             "shots": unit.shots, "rep": unit.rep, "train": [(s.kind, s.sim_key, s.seed) for s in train],
             "test": [(s.kind, s.sim_key, s.seed) for s in test], "projector": to_dict(cfg.projector),

@@ -10,6 +10,7 @@ from typing import Any, Literal, Sequence, get_args
 from baggan.config import check
 from baggan.data.labelsets import PAPER_THREATS, PIDRAY
 from baggan.errors import UserError
+from baggan.oneshot import THREAT_THRESHOLD
 from baggan.stylegan2.projector import ProjectorConfig
 from hfc.names import RAW_METHODS, SEGMENTERS
 
@@ -121,15 +122,24 @@ class FitConfig:
     views_per_sample: int = 8
     views_tau_p: float = 0.5
     views_min_resolution: int = 8
+    # segmenters on the codes and raw-feature baselines fitted with class weights ∝ share^-balance_power
+    # (hfc OneShotConfig.class_balance; 1: inverse frequency of the annotated pixels)
+    balance: list[str] = field(default_factory=list)
+    balance_power: float = 1.0
+    # the class from the label (conditional generators): a pixel is threat where 1 - p(background) exceeds this
+    # (baggan.oneshot.condition_classes; scripts/bench_threat_rule.py chooses it on validation windows)
+    threat_threshold: float = THREAT_THRESHOLD
 
     def __post_init__(self):
         for key in ("standardize", "lbfgs"):
             bad = sorted(set(getattr(self, key)) - set(SEGMENTERS))
             check(not bad, key, f"unknown segmenter(s) {bad}; choose from {list(SEGMENTERS)}")
-        for key in ("image", "views"):
+        for key in ("image", "views", "balance"):
             bad = sorted(set(getattr(self, key)) - set(SEGMENTERS) - set(RAW_METHODS))
             check(not bad, key, f"unknown segmenter(s) or baseline(s) {bad}; choose from "
                                 f"{list(SEGMENTERS) + list(RAW_METHODS)}")
+        check(0 < self.threat_threshold < 1, "threat_threshold", f"must lie in (0, 1), got {self.threat_threshold}")
+        check(self.balance_power >= 0, "balance_power", f"must be ≥ 0, got {self.balance_power}")
         check(self.views_per_sample >= 1, "views_per_sample", f"must be ≥ 1, got {self.views_per_sample}")
         check(0 <= self.views_tau_p <= 1, "views_tau_p", f"must be in [0, 1], got {self.views_tau_p}")
         check(self.views_min_resolution >= 1, "views_min_resolution", f"must be ≥ 1, got {self.views_min_resolution}")

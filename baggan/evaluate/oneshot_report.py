@@ -65,7 +65,8 @@ PAPER_SHOTS = (1, 5, 10)
 FACE_CAVEAT = ("the paper's figures here are FF-HQ faces (wIoU ≈ 50 % because face parts cover most of the "
                "image); on X-ray scans wIoU is capped by the threats' small share of the pixels, so compare "
                "rankings and ratios, not values")
-BY_LABEL_NOTE = ("\"class from label\": a pixel is threat where the segmenter's p(background) < 0.5 and takes the "
+BY_LABEL_NOTE = ("\"class from label\": a pixel is threat where the segmenter's 1 - p(background) > {threshold} "
+                 "(`fit.threat_threshold`) and takes the "
                  "most probable of the classes in the test scan's own label (none on a threat-free scan) — what "
                  "synthesis with a conditional generator writes (`synth.class_from: condition`), where the class was "
                  "asked for. The plain columns take the segmenter's own most probable class")
@@ -257,7 +258,7 @@ def main_section(cfg: OneShotEvalConfig, rows: dict, fps: dict | None) -> list[s
                                             if by_label else [])
                                          for (_, r), s in rows.items()]))
     if by_label:
-        md.append(f"\n{BY_LABEL_NOTE}\n")
+        md.append(f"\n{BY_LABEL_NOTE.format(threshold=cfg.fit.threat_threshold)}\n")
     md.append("\n### Table 6 layout: precision at IoU 0.5 and IoU per threat\n")
     md.append("Rows marked *paper* are the paper's Table 6 (BagGAN on real PIDRay scans, 448² crops) for the "
               f"method it names; the mapping is {', '.join(f'{k} → {v}' for k, v in PAPER_ROW.items())}.\n")

@@ -21,7 +21,7 @@ from baggan.config import check
 from baggan.errors import UserError
 from baggan.io import quantize, read_json
 from baggan.synth.latents import CALIBRATION_SHARD, LatentSampler, candidate_seed, fit_direction
-from baggan.oneshot import condition_classes
+from baggan.oneshot import THREAT_THRESHOLD, condition_classes
 from baggan.synth.quality import confidence, has_category
 from baggan.synth.shards import check_settings, rebuild_index, shard_done, write_top_file
 from baggan.synth.writers import WRITERS, ProcessWriter, ShardJobs, ThreadWriter, make_writer
@@ -58,6 +58,7 @@ class SynthSettings:
     queue: int = 4  # batches waiting for the writer
     writer: str = "thread"  # where the writing runs beside annotation: a "thread" or a forked "process"
     class_from: str = "segmenter"  # a threat pixel's category: the segmenter's, or the label the scan was drawn with
+    threat_threshold: float = THREAT_THRESHOLD  # class_from condition: threat where 1 - p(background) > this
 
     def __post_init__(self):
         check(self.n >= 1, "n", f"must be >= 1, got {self.n}")
@@ -73,6 +74,7 @@ class SynthSettings:
         check(self.writer in WRITERS, "writer", f"must be one of {', '.join(WRITERS)}, got {self.writer!r}")
         check(self.class_from in CLASS_FROM, "class_from",
               f"must be one of {', '.join(CLASS_FROM)}, got {self.class_from!r}")
+        check(0.0 < self.threat_threshold < 1.0, "threat_threshold", f"must lie in (0, 1), got {self.threat_threshold}")
 
     @property
     def num_shards(self) -> int:
@@ -89,8 +91,10 @@ class SynthSettings:
 
     def content(self) -> dict:
         """The settings that define the output (compared when resuming; class_from only where it is not the
-        segmenter's, so that data sets written before it existed still resume)."""
-        skip = ("batch", "queue", "writer") + (("class_from",) if self.class_from == "segmenter" else ())
+        segmenter's and threat_threshold only where it applies and is not 0.5, so that data sets written before
+        they existed still resume)."""
+        skip = ("batch", "queue", "writer") + (("class_from",) if self.class_from == "segmenter" else ()) \
+            + (("threat_threshold",) if self.class_from == "segmenter" or self.threat_threshold == 0.5 else ())
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -112,9 +116,10 @@ def category_table(class_to_category: Sequence[int]) -> torch.Tensor:
 
 
 def annotate_batch(annotate: Annotate, ws: torch.Tensor, class_to_category: torch.Tensor,
-                   drawn: Sequence[int] | None = None) -> HostBatch:
+                   drawn: Sequence[int] | None = None, threshold: float = THREAT_THRESHOLD) -> HostBatch:
     """Run `annotate` on ws and bring scans, category maps (via the class → id table) and confidences to the host.
-    With `drawn` (the category id each scan was drawn with) a threat pixel takes that category (`condition_classes`)."""
+    With `drawn` (the category id each scan was drawn with) a threat pixel (1 - p(background) > `threshold`) takes
+    that category (`condition_classes`)."""
     with torch.no_grad():
         images, classes, probs = annotate(ws)
         assert images.ndim == 4 and images.shape[1] == 3, f"images must be [N, 3, H, W], got {list(images.shape)}"
@@ -122,7 +127,8 @@ def annotate_batch(annotate: Annotate, ws: torch.Tensor, class_to_category: torc
             f"label maps {list(classes.shape)} do not match images {list(images.shape)}")
         if drawn is not None:
             ids = torch.as_tensor(list(drawn), device=classes.device)
-            classes = condition_classes(probs, class_to_category.to(classes.device).long()[None, :] == ids[:, None])
+            classes = condition_classes(probs, class_to_category.to(classes.device).long()[None, :] == ids[:, None],
+                                        threshold)
         conf = confidence(probs, classes)
         pixels = quantize(images).permute(0, 2, 3, 1)
         labels = class_to_category.to(classes.device)[classes.long()]  # the table's dtype: see `category_table`
@@ -183,7 +189,8 @@ def _steering(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor, s
     for i in tqdm(range(0, len(seeds), s.batch), desc="calibrating steering", unit="batch", leave=False,
                   disable=not progress):
         part = seeds[i:i + s.batch]
-        b = annotate_batch(annotate, sampler(part).to(device), table, conditions and conditions(part))
+        b = annotate_batch(annotate, sampler(part).to(device), table, conditions and conditions(part),
+                           s.threat_threshold)
         ws.append(torch.from_numpy(b.ws))
         accepted += [has_category(lab, s.threat, s.min_area) for lab in b.labels]
     ws_all, acc = torch.cat(ws), torch.tensor(accepted)
@@ -205,7 +212,8 @@ def _fill_shard(annotate: Annotate, sampler: LatentSampler, table: torch.Tensor,
     while accepted < need and j < limit:
         size = min(s.batch, need - accepted) if s.threat is None else min(s.batch, limit - j)
         seeds = [candidate_seed(s.seed, k, j + i) for i in range(size)]
-        b = annotate_batch(annotate, sampler(seeds).to(device), table, conditions and conditions(seeds))
+        b = annotate_batch(annotate, sampler(seeds).to(device), table, conditions and conditions(seeds),
+                           s.threat_threshold)
         rows = []
         for i in range(size):
             if accepted == need:
