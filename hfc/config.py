@@ -209,7 +209,8 @@ class OneShotConfig:
     views_tau_p: float = 0.5
     views_min_resolution: int = 8
     # class weights of the cross-entropy ∝ (share of the annotated pixels)^-class_balance (0: plain cross-entropy,
-    # 1: inverse frequency): a threat covers a small part of its window, and the plain loss leaves it under-fitted
+    # 1: inverse frequency), for a rare class the plain loss under-fits. Off by default: on the threat windows the
+    # MLP-1 heads over-mark already, and weights cost them 5-20 mIoU points held out (docs/benchmarks.md, "Session 25")
     class_balance: float = 0.0
 
     def __post_init__(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -68,8 +69,11 @@ def curves(summary: dict, rules: list[str]):
     """mIoU against the threshold per method: one panel per rule family, validation dashed, test solid."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, (family, title) in zip(axes, [("t", "1 - p(background) > X"), ("a", "label's class vs background > X")]):
+    families = [(f, t) for f, t in [("t", "1 - p(background) > X"), ("a", "label's class vs background > X")]
+                if any(r[0] == f for r in rules)]
+    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.8), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, (family, title) in zip(axes, families):
         names = [r for r in rules if r[0] == family]
         xs = [float(r[1:]) for r in names]
         for i, (row, v) in enumerate(summary.items()):
@@ -81,7 +85,7 @@ def curves(summary: dict, rules: list[str]):
         ax.set(title=title, xlabel="X")
     axes[0].set_ylabel("threat mIoU %, class from label")
     axes[0].legend(fontsize=7)
-    fig.suptitle("threat rule: test windows (solid, ± std over repetitions), validation windows (dashed)", fontsize=9)
+    fig.suptitle("threat rule: test windows (solid, ± std over repetitions),\nvalidation windows (dashed)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -97,7 +101,12 @@ def main() -> None:
                                                        "for every method named (0: none)")
     ap.add_argument("--rules", default=DEFAULT_RULES)
     ap.add_argument("--out", type=Path, required=True, help="OUT.json; OUT.png beside it")
+    ap.add_argument("--replot", action="store_true", help="only redraw OUT.png from OUT.json")
     args = ap.parse_args()
+    if args.replot:
+        summary = json.loads(args.out.read_text())["results"]
+        save_figure(curves(summary, list(next(iter(summary.values()))["test"])), args.out.with_suffix(".png"))
+        return
     flush_denormals()
     torch.set_num_threads(1)
     cfg = load_oneshot_config(args.config)
