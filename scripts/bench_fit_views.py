@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from baggan.denormals import flush_denormals  # noqa: E402
 from baggan.evaluate.oneshot import Workspace, hfc_variants, protocol_scans, run_unit  # noqa: E402
-from baggan.evaluate.oneshot_config import METHODS, load_oneshot_config  # noqa: E402
+from baggan.evaluate.oneshot_config import METHODS, OneShotEvalConfig, Unit, load_oneshot_config  # noqa: E402
 from baggan.evaluate.oneshot_report import unit_scores  # noqa: E402
 from baggan.evaluate.report import grouped_bars, save_figure  # noqa: E402
 from baggan.io import write_json_atomic  # noqa: E402
@@ -56,6 +57,45 @@ def threat_recall_precision(cms) -> tuple[float, float]:
     return 100 * hit / max(cm[1:].sum(), 1), 100 * hit / max(cm[:, 1:].sum(), 1)
 
 
+class Refit(NamedTuple):
+    """A finished protocol run opened for refitting: its config (methods replaced), workspace, HFC configs,
+    non-oracle units, test scans, annotated sets and projections, and the segmenters of the methods."""
+
+    cfg: OneShotEvalConfig
+    ws: Workspace
+    hfc_cfgs: dict
+    units: list[Unit]
+    test: list
+    train: dict
+    proj: dict
+    segmenters: list[str]
+
+
+def run_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of every bench that refits a finished protocol run (config, run folder, generator, methods)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--config", type=Path, required=True, help="the protocol config the run folder was made with")
+    ap.add_argument("--outdir", type=Path, required=True, help="the finished protocol run folder")
+    ap.add_argument("--network", type=Path, default=None, help="default: the config's network")
+    ap.add_argument("--methods", default="ours-mlp,kmeans,simclr-mlp")
+    return ap
+
+
+def open_run(args: argparse.Namespace, repetitions: int | None = None) -> Refit:
+    """Open the run of `args` (run_parser's) on one CPU thread, its units those of args.methods (the first
+    `repetitions`), every projection read from its cache."""
+    flush_denormals()
+    torch.set_num_threads(1)
+    methods = args.methods.split(",")
+    cfg = dataclasses.replace(load_oneshot_config(args.config), methods=methods)
+    ws = Workspace(cfg, args.outdir, args.network or Path(cfg.network), torch.device("cpu"), progress=False)
+    hfc_cfgs, units = hfc_variants(cfg, ["main"], len(style_blocks(ws.gen)), ws.size)
+    units = [u for u in units if not u.oracle and (repetitions is None or u.rep < repetitions)]
+    test, train, _, proj = protocol_scans(ws, units)
+    return Refit(cfg, ws, hfc_cfgs, units, test, train, proj,
+                 sorted({METHODS[m].segmenter or METHODS[m].raw for m in methods}))
+
+
 def ms(values: list[float]) -> dict[str, float]:
     """{"mean", "std"} over repetitions (sample std; 0 for one value)."""
     return dict(zip(("mean", "std"), map(float, mean_std(values))))
@@ -63,26 +103,13 @@ def ms(values: list[float]) -> dict[str, float]:
 
 def main() -> None:
     """Refit and score every (setting, method, repetition); write the JSON and the bars."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", type=Path, required=True, help="the protocol config the run folder was made with")
-    ap.add_argument("--outdir", type=Path, required=True, help="the finished protocol run folder")
-    ap.add_argument("--network", type=Path, default=None, help="default: the config's network")
-    ap.add_argument("--methods", default="ours-mlp,kmeans,simclr-mlp")
+    ap = run_parser(__doc__.splitlines()[0])
     ap.add_argument("--settings", default=",".join(DEFAULT_SETTINGS))
     ap.add_argument("--balance", default="0", help="class-weight powers to cross with the settings (0: none)")
     ap.add_argument("--repetitions", type=int, default=None, help="only the first N repetitions (default: all)")
     ap.add_argument("--out", type=Path, required=True, help="OUT.json; OUT.png beside it")
     args = ap.parse_args()
-    flush_denormals()
-    torch.set_num_threads(1)
-    cfg = load_oneshot_config(args.config)
-    methods = args.methods.split(",")
-    segmenters = sorted({METHODS[m].segmenter or METHODS[m].raw for m in methods})
-    cfg = dataclasses.replace(cfg, methods=methods)
-    ws = Workspace(cfg, args.outdir, args.network or Path(cfg.network), torch.device("cpu"), progress=False)
-    hfc_cfgs, units = hfc_variants(cfg, ["main"], len(style_blocks(ws.gen)), ws.size)
-    units = [u for u in units if not u.oracle and (args.repetitions is None or u.rep < args.repetitions)]
-    test, train, _, proj = protocol_scans(ws, units)
+    cfg, ws, hfc_cfgs, units, test, train, proj, segmenters = open_run(args, args.repetitions)
     test_pairs = [(s, proj[(s.kind, s.seed)]) for s in test]
     results: dict[str, dict[str, list[tuple]]] = {}
     for setting, balance in [(s, float(b)) for s in args.settings.split(",") for b in args.balance.split(",")]:

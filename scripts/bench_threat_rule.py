@@ -17,26 +17,21 @@ A rule is tX (1 - p(background) > X) or aX (the label's classes' share of them a
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from baggan.denormals import flush_denormals  # noqa: E402
-from baggan.evaluate.oneshot import Workspace, hfc_variants, protocol_scans, run_unit  # noqa: E402
-from baggan.evaluate.oneshot_config import METHODS, load_oneshot_config  # noqa: E402
+from baggan.evaluate.oneshot import run_unit  # noqa: E402
 from baggan.evaluate.oneshot_report import unit_scores  # noqa: E402
 from baggan.evaluate.report import save_figure  # noqa: E402
 from baggan.io import write_json_atomic  # noqa: E402
-from bench_fit_views import fit_with, ms, threat_recall_precision  # noqa: E402
-from hfc.augment import style_blocks  # noqa: E402
+from bench_fit_views import fit_with, ms, open_run, run_parser, threat_recall_precision  # noqa: E402
 
 DEFAULT_RULES = "t0.3,t0.4,t0.5,t0.6,t0.7,t0.8,t0.9,a0.3,a0.4,a0.5,a0.6,a0.7,a0.8"
 PER_SCAN = ("cms", "cms_condition", "test_kinds")
@@ -92,11 +87,7 @@ def curves(summary: dict, rules: list[str]):
 
 def main() -> None:
     """Refit every (method, repetition), score each rule on validation and test windows; write JSON and curves."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", type=Path, required=True, help="the protocol config the run folder was made with")
-    ap.add_argument("--outdir", type=Path, required=True, help="the finished protocol run folder (with oracle rows)")
-    ap.add_argument("--network", type=Path, default=None, help="default: the config's network")
-    ap.add_argument("--methods", default="ours-mlp,kmeans,simclr-mlp")
+    ap = run_parser(__doc__.splitlines()[0])  # its run folder must hold the projected oracle windows
     ap.add_argument("--views", default="config", help="views of the fit: the config's, or a bench_fit_views setting "
                                                        "for every method named (0: none)")
     ap.add_argument("--rules", default=DEFAULT_RULES)
@@ -107,19 +98,11 @@ def main() -> None:
         summary = json.loads(args.out.read_text())["results"]
         save_figure(curves(summary, list(next(iter(summary.values()))["test"])), args.out.with_suffix(".png"))
         return
-    flush_denormals()
-    torch.set_num_threads(1)
-    cfg = load_oneshot_config(args.config)
-    methods = args.methods.split(",")
     rule_names = args.rules.split(",")
     rules = {r: parse_rule(r) for r in rule_names}
-    segmenters = sorted({METHODS[m].segmenter or METHODS[m].raw for m in methods})
-    fit = cfg.fit if args.views == "config" else fit_with(cfg.fit, args.views, 0.0, segmenters)
-    cfg = dataclasses.replace(cfg, methods=methods, fit=fit)
-    ws = Workspace(cfg, args.outdir, args.network or Path(cfg.network), torch.device("cpu"), progress=False)
-    hfc_cfgs, units = hfc_variants(cfg, ["main"], len(style_blocks(ws.gen)), ws.size)
-    units = [u for u in units if not u.oracle]
-    test, train, _, proj = protocol_scans(ws, units)
+    cfg, ws, hfc_cfgs, units, test, train, proj, segmenters = open_run(args)
+    if args.views != "config":
+        ws.cfg = dataclasses.replace(cfg, fit=fit_with(cfg.fit, args.views, 0.0, segmenters))
     val = ws.scans.oracle_scans(cfg.oracle.train)
     proj.update(ws.project_all(val))
     scans = [(s, proj[(s.kind, s.seed)]) for s in test + val]
