@@ -39,9 +39,13 @@ PER_SCAN = ("cms", "cms_condition", "test_kinds")
 
 def parse_rule(name: str) -> tuple[float, bool]:
     """condition_classes' (threshold, among_allowed) of a rule name tX / aX."""
-    if name[:1] not in ("t", "a") or not 0.0 < float(name[1:] or "nan") < 1.0:
+    try:
+        value = float(name[1:])
+    except ValueError:
+        value = float("nan")
+    if name[:1] not in ("t", "a") or not 0.0 < value < 1.0:
         raise SystemExit(f"--rules: {name!r} is not tX or aX with 0 < X < 1 (e.g. t0.5, a0.6)")
-    return float(name[1:]), name[0] == "a"
+    return value, name[0] == "a"
 
 
 def split(res: dict, sizes: list[int]) -> list[dict]:

@@ -334,7 +334,8 @@ def _unit_key(ws: Workspace, unit: Unit, hfc_cfg: HFCConfig | None, train: Seque
         fit["optimizer"] = ocfg.optimizer
     if ocfg.class_balance:
         fit["class_balance"] = ocfg.class_balance
-    if ws.G.c_dim and cfg.fit.threat_threshold != 0.5:  # the class-from-label scores exist for conditional G only
+    # the class-from-label scores exist for a conditional G only; 0.5 is the rule before the setting existed
+    if ws.G.c_dim and cfg.fit.threat_threshold != 0.5:
         fit["threat_threshold"] = cfg.fit.threat_threshold
     return {"model": dataclasses.asdict(unit.model), "hfc": hfc_cfg.to_dict() if hfc_cfg else None, "fit": fit,
             "shots": unit.shots, "rep": unit.rep, "train": [(s.kind, s.sim_key, s.seed) for s in train],
