@@ -218,7 +218,7 @@ def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncode
                 samples: Sequence[AnnotatedSample], cfg: OneShotConfig, progress: bool = True,
                 on_epoch: Callable[[int, float], None] | None = None) -> tuple[PixelClassifier, list[int], list[float]]:
     """(fitted PixelClassifier, class → category table, loss per epoch) from the annotated samples."""
-    from hfc.generator import layer_channels
+    from hfc.generator import ImageLayer, layer_channels
     from hfc.methods import make_classifier
     from hfc.names import RAW_METHODS
     from hfc.oneshot import Annotation, fit
@@ -226,7 +226,8 @@ def fit_samples(method: str, gen: StyleGANFeatureGenerator, encoder: PixelEncode
     table = class_table([s.mask for s in samples])
     if len(table) == 1:
         raise UserError("the masks hold no category (only background / not annotated): nothing to learn")
-    model = make_classifier(method if method in RAW_METHODS else None, layer_channels(gen), encoder, len(table),
+    hidden = layer_channels(gen.inner if isinstance(gen, ImageLayer) else gen)  # the image is added by make_classifier
+    model = make_classifier(method if method in RAW_METHODS else None, hidden, encoder, len(table),
                             cfg, image_channels=gen.img_channels).to(gen.device)
     annotations = [Annotation(s.ws[0], to_classes(s.mask, table), tuple(s.features), s.gen) for s in samples]
     history = fit(model, gen, annotations, cfg, progress=progress, on_epoch=on_epoch)

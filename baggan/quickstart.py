@@ -536,7 +536,8 @@ def write_report(q: Quickstart, scores: dict) -> Path:
     else:
         md += ["", f"The generator is conditional, so each window's category is also known from its label (the one its "
                f"projection starts from, and the one a synthesised window is drawn with): with the segmenter saying "
-               f"only *where* the threat is (threat where p(background) < 0.5) and the label saying *what*, mIoU "
+               f"only *where* the threat is (threat where 1 − p(background) > {q.cfg.synth.threat_threshold:g}, "
+               f"`synth.threat_threshold`) and the label saying *what*, mIoU "
                f"**{cond['miou']:.3f}**, threat-vs-background IoU {cond['threat_iou']:.3f}. The synthesised set "
                f"below takes its categories from the {q.cfg.synth.class_from} (`synth.class_from`).", "",
                "| category | IoU, segmenter's classes | IoU, classes from the label |", "|---|---:|---:|"]

@@ -3,6 +3,8 @@
 * DatasetGAN (Zhang et al. 2021): an ensemble of 10 pixel MLPs C_hidden → 128 → 32 → K (ReLU, then
   BatchNorm), majority vote of the members' labels, Jensen-Shannon divergence as uncertainty.
 * RepurposeGAN (Tritrong et al. 2021): a pixel MLP, and a dilated FCN.
+* A control, not a paper baseline: the linear head of Ours / MLP (standardised input) on the generated image alone,
+  no hidden feature at all. What every feature-reading method must beat to show its features add anything.
 
 All take Eq. 8's features, and all start with a per-pixel Linear on them, computed in the exact fused
 form (hfc.features.FusedLinear): the C_hidden x H x W tensor is never built. The ten DatasetGAN
@@ -22,10 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from hfc.checkpoint import register
-from hfc.features import FusedLinear
+from hfc.errors import HFCError
+from hfc.features import FusedLinear, upsample
 from hfc.names import RAW_METHODS
 from hfc.oneshot import PixelClassifier
-from hfc.segmenters import conv_stack
+from hfc.segmenters import conv_stack, make_segmenter
 
 
 class RawFeatureClassifier(PixelClassifier):
@@ -163,5 +166,42 @@ class RepurposeFCN(RawFeatureClassifier):
         return self.rest(self.first_layer(x))
 
 
+@register
+class ImageOnly(PixelClassifier):
+    """The control: MLP-1 with standardised input (Ours / MLP's head) on the generated image alone."""
+
+    kind = "image_mlp"
+
+    def __init__(self, layer_channels: Sequence[int], num_classes: int, image_channels: int = 0) -> None:
+        """`layer_channels` ends with the image's `image_channels` channels, the only ones it reads."""
+        super().__init__()
+        if not image_channels:
+            raise HFCError("image-mlp reads the generated image alone: fit it with the image (image: true)")
+        assert layer_channels[-1] == image_channels, (
+            f"the last layer read ({list(layer_channels)}) is not the image's {image_channels} channels")
+        self.layer_channels, self.num_classes = tuple(layer_channels), num_classes
+        self.image_channels = image_channels
+        self.head = make_segmenter("mlp1", image_channels, num_classes, standardize=True)
+
+    def spec(self) -> dict[str, Any]:
+        """Constructor kwargs."""
+        return {"layer_channels": list(self.layer_channels), "num_classes": self.num_classes,
+                "image_channels": self.image_channels}
+
+    def prepare(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+        """The image [N, C_img, size, size]; every hidden layer is ignored."""
+        image = features[-1].detach()
+        assert image.shape[1] == self.image_channels, f"image layer: {list(image.shape)}"
+        return upsample(image, size).contiguous()
+
+    def calibrate(self, inputs: Sequence[torch.Tensor]) -> None:
+        """The head's input standardisation from the samples' images."""
+        self.head.calibrate(inputs)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [N, K, size, size]."""
+        return self.head(x)
+
+
 # method name (hfc.names) → class; a class's `kind` is the tag its saved files carry (hfc.checkpoint)
-BASELINES = dict(zip(RAW_METHODS, (DatasetGAN, RepurposeMLP, RepurposeFCN)))
+BASELINES = dict(zip(RAW_METHODS, (DatasetGAN, RepurposeMLP, RepurposeFCN, ImageOnly)))

@@ -27,7 +27,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from baggan.config import merged  # noqa: E402
 from baggan.denormals import flush_denormals  # noqa: E402
+from baggan.errors import ConfigError  # noqa: E402
 from baggan.evaluate.oneshot import Workspace, hfc_variants, protocol_scans, run_unit  # noqa: E402
 from baggan.evaluate.oneshot_config import METHODS, OneShotEvalConfig, Unit, load_oneshot_config  # noqa: E402
 from baggan.evaluate.oneshot_report import unit_scores  # noqa: E402
@@ -78,7 +80,27 @@ def run_parser(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--outdir", type=Path, required=True, help="the finished protocol run folder")
     ap.add_argument("--network", type=Path, default=None, help="default: the config's network")
     ap.add_argument("--methods", default="ours-mlp,kmeans,simclr-mlp")
+    ap.add_argument("--hfc-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an HFC setting over the config's hfc_overrides, dotted key and YAML value (e.g. "
+                         "swav.temperature=0.1; repeatable): its encoders are trained into the run folder's hfc/")
     return ap
+
+
+def hfc_settings(pairs: list[str]) -> dict:
+    """--hfc-set KEY=VALUE pairs → a nested overrides mapping; SystemExit naming a malformed pair."""
+    import yaml
+
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or any(not k for k in key.split(".")):
+            raise SystemExit(f"--hfc-set: {pair!r} is not KEY=VALUE (e.g. swav.temperature=0.1)")
+        *path, last = key.split(".")
+        node = out
+        for k in path:
+            node = node.setdefault(k, {})
+        node[last] = yaml.safe_load(value)
+    return out
 
 
 def open_run(args: argparse.Namespace, repetitions: int | None = None) -> Refit:
@@ -87,9 +109,14 @@ def open_run(args: argparse.Namespace, repetitions: int | None = None) -> Refit:
     flush_denormals()
     torch.set_num_threads(1)
     methods = args.methods.split(",")
-    cfg = dataclasses.replace(load_oneshot_config(args.config), methods=methods)
+    cfg = load_oneshot_config(args.config)
+    cfg = dataclasses.replace(cfg, methods=methods,
+                              hfc_overrides=merged(cfg.hfc_overrides, hfc_settings(args.hfc_set)))
     ws = Workspace(cfg, args.outdir, args.network or Path(cfg.network), torch.device("cpu"), progress=False)
-    hfc_cfgs, units = hfc_variants(cfg, ["main"], len(style_blocks(ws.gen)), ws.size)
+    try:
+        hfc_cfgs, units = hfc_variants(cfg, ["main"], len(style_blocks(ws.gen)), ws.size)
+    except ConfigError as e:  # e.g. an --hfc-set key the HFC config does not have
+        raise SystemExit(f"error: {e}") from None
     units = [u for u in units if not u.oracle and (repetitions is None or u.rep < repetitions)]
     test, train, _, proj = protocol_scans(ws, units)
     return Refit(cfg, ws, hfc_cfgs, units, test, train, proj,

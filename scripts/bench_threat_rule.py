@@ -13,6 +13,9 @@ OUT.json and OUT.png (mIoU against the threshold, validation dashed, test solid)
         --outdir runs/oneshot-views-560 --out docs/benchmarks/oneshot-rule/rule-560.json
 
 A rule is tX (1 - p(background) > X) or aX (the label's classes' share of them and background > X).
+With --hfc-set KEY=VALUE (repeatable) the methods read the codes of an encoder trained with that HFC setting over
+the config's hfc_overrides (into the run folder's hfc/), e.g. --hfc-set dim=8: an encoder setting chosen on the
+validation windows the same way (scripts/summarise_hfc_sweep.py tabulates a folder of such runs).
 """
 
 from __future__ import annotations
@@ -130,6 +133,7 @@ def main() -> None:
         summary[row] = {**out, "chosen": best, "chosen_test": out["test"][best], "chosen_own": out["own"][best]}
     write_json_atomic(args.out, {"config": str(args.config), "network": str(ws.network),
                                  "generator_sha256": ws.generator_sha256, "views": args.views,
+                                 "hfc_set": args.hfc_set, "hfc": {n: c.to_dict() for n, c in hfc_cfgs.items()},
                                  "test_windows": len(test), "validation_windows": len(val),
                                  "metric": "threat mIoU %, class from label, mean ± std over repetitions (own: on the "
                                            "fit's own annotated windows); recall and precision: pooled "

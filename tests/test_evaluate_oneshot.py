@@ -240,6 +240,21 @@ def test_the_shipped_protocol_configs_load(path):
     assert cfg.methods and set(cfg.fit.image) <= {*SEGMENTERS, *RAW_METHODS}
 
 
+def test_the_window_preset_is_the_protocols_d8_encoder():
+    """configs/hfc/xray-windows.yaml (the quick-start's) is the encoder the D = 8 protocol trains and chose."""
+    from baggan.config import from_dict, load_config, merged, read_yaml
+    from baggan.evaluate.oneshot_config import HFC_VARIANTS, load_oneshot_config
+    from hfc.config import HFCConfig
+
+    root = TINY_CONFIG.parents[1]
+    cfg = load_oneshot_config(TINY_CONFIG.parent / "oneshot-windows-d8-cpu.yaml")
+    protocol = from_dict(HFCConfig, merged(merged(read_yaml(root.parent / cfg.hfc), cfg.hfc_overrides),
+                                           HFC_VARIANTS["swav"]))
+    preset = load_config(root / "hfc" / "xray-windows.yaml", HFCConfig)
+    assert preset == protocol and preset.dim == 8
+    assert yaml.safe_load((root / "quickstart.yaml").read_text())["hfc"] == "configs/hfc/xray-windows.yaml"
+
+
 # ------------------------------------------------------------------------------------------------------ errors
 
 @pytest.mark.parametrize("change,message", [
@@ -260,6 +275,7 @@ def test_the_shipped_protocol_configs_load(path):
     ({"fit.balance": ["rgb"]}, "balance: unknown segmenter(s) or baseline(s) ['rgb']"),
     ({"fit.balance_power": -1.0}, "balance_power: must be ≥ 0"),
     ({"fit.threat_threshold": 1.0}, "threat_threshold: must lie in (0, 1)"),
+    ({"methods": ["ours-mlp", "image-mlp"]}, "image-mlp (the control on the image alone) needs fit.image"),
 ])
 def test_config_errors_are_one_line(network, tmp_path, change, message):
     cfg = _write_config(tmp_path / "c.yaml", **{**{"parts": ["layer", "patch"]}, **change})

@@ -110,3 +110,29 @@ def test_a_raw_baseline_reads_the_image_too(gen, samples, tmp_path):
     with torch.no_grad():
         _, feats = ImageLayer(gen).synthesize(ws)
         assert torch.equal(Annotator(gen, None, loaded)(ws).probs, model.predict(feats, 32)[1])
+
+
+def test_the_image_only_control_reads_nothing_but_the_image(gen, samples, tmp_path):
+    from hfc.baselines import ImageOnly
+    from hfc.errors import HFCError
+    from hfc.methods import make_classifier
+    from hfc.oneshot import fit
+
+    with pytest.raises(HFCError, match="image-mlp reads the generated image alone"):
+        make_classifier("image-mlp", layer_channels(gen), None, 2, OneShotConfig(epochs=5))
+    cfg = OneShotConfig(epochs=150, image=True, seed=0)
+    model = make_classifier("image-mlp", layer_channels(gen), None, 2, cfg, image_channels=3)
+    assert isinstance(model, ImageOnly) and model.layer_channels == (*layer_channels(gen), 3)
+    fit(model, gen, samples, cfg)
+    ws = torch.cat([torch.stack([s.ws for s in samples]), gen.sample_ws(1, seed=9)])
+    with torch.no_grad():
+        images, feats = ImageLayer(gen).synthesize(ws)
+    labels, probs = model.predict(feats, 32)
+    ious = [iou(p, toy_label(img)) for p, img in zip(labels, images)]  # "brighter than its median": the colours
+    assert min(ious[:2]) > 0.9 and ious[2] > 0.6  # the 2 annotated, 1 held out (blind codes: < 0.55, above)
+    scrambled = [torch.randn_like(h) for h in feats[:-1]] + [feats[-1]]  # other hidden features, the same image
+    assert torch.equal(model.predict(scrambled, 32)[1], probs)
+    save_classifier(tmp_path / "image.pt", model)
+    loaded = load_classifier(tmp_path / "image.pt")
+    assert type(loaded) is ImageOnly and torch.equal(loaded.predict(feats, 32)[1], probs)
+    assert torch.equal(Annotator(gen, None, loaded)(ws).probs, probs)  # the annotator offers the image

@@ -101,6 +101,15 @@ def test_raw_feature_baselines_need_no_encoder(kit, method):
     assert model.kind == method.replace("-", "_") and model.meta["method"] == method and model.meta["hfc"] == ""
 
 
+def test_the_image_only_control_fits_without_an_encoder(kit):
+    out = kit / "image-mlp.pt"
+    r = fit(kit, "--method", "image-mlp", "--with-image", "--seed", 3, "--mask", kit / "mask3.png", "--epochs", 3,
+            "--out", out)
+    assert r.exit_code == 0, r.output
+    model = load_classifier(out)
+    assert model.kind == "image_mlp" and model.image_channels > 0 and model.meta["method"] == "image-mlp"
+
+
 def test_with_image_fits_codes_and_colours_and_annotates(kit):
     out = kit / "with-image.pt"
     r = fit(kit, "--hfc", kit / "hfc.pt", "--seed", 3, "--mask", kit / "mask3.png", "--hidden", 16, "--epochs", 60,
@@ -195,5 +204,7 @@ def test_bad_option_combinations_are_one_line_errors(kit):
     r = run("oneshot", "fit", "--network", kit / "g_only.pt", "--hfc", kit / "hfc.pt", "--image", kit / "scan4.png",
             "--mask", kit / "mask4.png", "--use-d-features")
     assert r.exit_code == 2 and "holds no discriminator" in r.stderr
+    r = fit(kit, "--method", "image-mlp", "--seed", 3, "--mask", kit / "mask3.png")
+    assert r.exit_code == 2 and "image-mlp (the control) reads the generated image alone" in r.stderr
     r = run("annotate", "--network", kit / "net.pt", "--segmenter", kit / "nope.pt", "--outdir", kit / "x")
     assert r.exit_code == 2 and "nope.pt: file not found" in r.stderr and r.stderr.count("\n") == 1

@@ -159,6 +159,7 @@ def test_quickstart_on_windows_annotates_one_window_per_class(windows_run):
     report = (out / "report.md").read_text()
     assert "ONE simulator window per threat category" in report and f"{scores['miou']:.3f}" in report
     assert "![held-out](eval/heldout.png)" in report
+    assert "1 − p(background) > 0.5, `synth.threat_threshold`" in report  # the rule it was scored with
     from baggan.quickstart import _segmenter_meta
 
     assert _segmenter_meta(out)["image_channels"] == 3 and "codes + image" in report  # fit.image: the colours too

@@ -41,7 +41,8 @@ def oneshot_group() -> None:
                    "(docs/oneshot.md); the k-th --mask belongs to the k-th --seed/--ws/--image.")
 @click.option("--method", type=click.Choice(METHODS),
               help="swav/simclr/kmeans: a segmenter on the codes of --hfc (default: the method --hfc was "
-                   "trained with); the others: baselines on the raw hidden features.")
+                   "trained with); the others: baselines on the raw hidden features, and image-mlp, a control "
+                   "that reads only the generated image (with --with-image).")
 @click.option("--segmenter", "seg_name", type=click.Choice(SEGMENTERS),
               default="fcn3", show_default=True, help="Segmenter on the HFC codes.")
 @click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
@@ -102,8 +103,10 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
     except ValueError as e:
         raise UserError(f"bad option: {e}") from None
     dev = resolve_device(device)
-    if method in RAW_METHODS and with_image:
+    if method in RAW_METHODS and with_image and method != "image-mlp":
         raise UserError(f"--with-image: the image goes beside HFC codes; --method {method} reads the raw features")
+    if method == "image-mlp" and not with_image:
+        raise UserError("--method image-mlp (the control) reads the generated image alone: add --with-image")
     if method in RAW_METHODS and hfc is not None:
         click.echo(f"warning: --hfc ignored: --method {method} fits on the raw hidden features", err=True)
     method, encoder = load_encoder(hfc, method, dev)

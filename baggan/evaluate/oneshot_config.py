@@ -41,7 +41,9 @@ METHODS = {m.key: m for m in (
     Method("datasetgan", "DatasetGAN", raw="datasetgan"),
     Method("repurpose-mlp", "RepurposeGAN / MLP", raw="repurpose-mlp"),
     Method("repurpose-fcn", "RepurposeGAN / FCN", raw="repurpose-fcn"),
+    Method("image-mlp", "Control: image only / MLP", raw="image-mlp"),  # not a paper method: what the image holds
 )}  # fmt: skip
+PAPER_METHODS = [k for k in METHODS if k != "image-mlp"]  # the ten methods of Tables 2 / 6
 ORACLE = "Oracle: "  # label prefix of the oracle rows of the main table
 # How each HFC variant differs from the base HFC config (after hfc_overrides).
 HFC_VARIANTS: dict[str, dict[str, Any]] = {"swav": {"method": "swav"},
@@ -226,7 +228,7 @@ class OneShotEvalConfig:
     hfc: str = "configs/hfc/xray.yaml"  # base HFC config of every variant
     hfc_overrides: dict[str, Any] = field(default_factory=dict)  # merged into it (nested keys), e.g. {epochs: 10}
     parts: list[Part] = field(default_factory=lambda: ["main"])  # --parts overrides
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: list(PAPER_METHODS))
     scans: ScanConfig = ScanConfig()
     oracle: OracleConfig = OracleConfig()
     projector: ProjectorConfig = ProjectorConfig()
@@ -243,6 +245,8 @@ class OneShotEvalConfig:
     def __post_init__(self):
         check(len(self.parts) > 0 and len(set(self.parts)) == len(self.parts), "parts", "must be distinct, ≥ 1")
         _check_methods(self.methods, "methods")
+        check("image-mlp" not in self.methods or "image-mlp" in self.fit.image, "methods",
+              "image-mlp (the control on the image alone) needs fit.image to list image-mlp")
         check(self.threads is None or self.threads >= 1, "threads", "must be ≥ 1 or null")
         check(self.show >= 0, "show", f"must be ≥ 0, got {self.show}")
         check(self.workers >= 1, "workers", f"must be ≥ 1, got {self.workers}")
