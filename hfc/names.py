@@ -14,3 +14,4 @@ HFC_METHODS: tuple[str, ...] = get_args(HFCMethod)
 RAW_METHODS: tuple[str, ...] = get_args(RawMethod)
 METHODS: tuple[str, ...] = HFC_METHODS + RAW_METHODS
 SEGMENTERS: tuple[str, ...] = get_args(Segmenter)
+IMAGE_CONTROL = "image-mlp"  # the RawMethod that reads only the generated image: it needs the image, nothing else

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from baggan.cli.params import FINITE, Finite, device_option
-from hfc.names import METHODS, RAW_METHODS, SEGMENTERS
+from hfc.names import IMAGE_CONTROL, METHODS, RAW_METHODS, SEGMENTERS
 
 SOURCES = {"seeds": "seed", "ws_files": "ws", "images": "image"}  # parameter name → sample kind
 
@@ -103,10 +103,10 @@ def fit_cmd(ctx: click.Context, network: Path, hfc: Path | None, seeds: tuple[in
     except ValueError as e:
         raise UserError(f"bad option: {e}") from None
     dev = resolve_device(device)
-    if method in RAW_METHODS and with_image and method != "image-mlp":
+    if method in RAW_METHODS and with_image and method != IMAGE_CONTROL:
         raise UserError(f"--with-image: the image goes beside HFC codes; --method {method} reads the raw features")
-    if method == "image-mlp" and not with_image:
-        raise UserError("--method image-mlp (the control) reads the generated image alone: add --with-image")
+    if method == IMAGE_CONTROL and not with_image:
+        raise UserError(f"--method {IMAGE_CONTROL} (the control) reads the generated image alone: add --with-image")
     if method in RAW_METHODS and hfc is not None:
         click.echo(f"warning: --hfc ignored: --method {method} fits on the raw hidden features", err=True)
     method, encoder = load_encoder(hfc, method, dev)

@@ -12,7 +12,7 @@ from baggan.data.labelsets import PAPER_THREATS, PIDRAY
 from baggan.errors import UserError
 from baggan.oneshot import THREAT_THRESHOLD
 from baggan.stylegan2.projector import ProjectorConfig
-from hfc.names import RAW_METHODS, SEGMENTERS
+from hfc.names import IMAGE_CONTROL, RAW_METHODS, SEGMENTERS
 
 Part = Literal["main", "shots", "depth", "layer", "tau", "dk", "patch"]
 PARTS: tuple[str, ...] = get_args(Part)
@@ -41,9 +41,9 @@ METHODS = {m.key: m for m in (
     Method("datasetgan", "DatasetGAN", raw="datasetgan"),
     Method("repurpose-mlp", "RepurposeGAN / MLP", raw="repurpose-mlp"),
     Method("repurpose-fcn", "RepurposeGAN / FCN", raw="repurpose-fcn"),
-    Method("image-mlp", "Control: image only / MLP", raw="image-mlp"),  # not a paper method: what the image holds
+    Method(IMAGE_CONTROL, "Control: image only / MLP", raw=IMAGE_CONTROL),  # not a paper method: what the image holds
 )}  # fmt: skip
-PAPER_METHODS = [k for k in METHODS if k != "image-mlp"]  # the ten methods of Tables 2 / 6
+PAPER_METHODS = [k for k in METHODS if k != IMAGE_CONTROL]  # the ten methods of Tables 2 / 6
 ORACLE = "Oracle: "  # label prefix of the oracle rows of the main table
 # How each HFC variant differs from the base HFC config (after hfc_overrides).
 HFC_VARIANTS: dict[str, dict[str, Any]] = {"swav": {"method": "swav"},
@@ -245,8 +245,8 @@ class OneShotEvalConfig:
     def __post_init__(self):
         check(len(self.parts) > 0 and len(set(self.parts)) == len(self.parts), "parts", "must be distinct, ≥ 1")
         _check_methods(self.methods, "methods")
-        check("image-mlp" not in self.methods or "image-mlp" in self.fit.image, "methods",
-              "image-mlp (the control on the image alone) needs fit.image to list image-mlp")
+        check(IMAGE_CONTROL not in self.methods or IMAGE_CONTROL in self.fit.image, "methods",
+              f"{IMAGE_CONTROL} (the control on the image alone) needs fit.image to list {IMAGE_CONTROL}")
         check(self.threads is None or self.threads >= 1, "threads", "must be ≥ 1 or null")
         check(self.show >= 0, "show", f"must be ≥ 0, got {self.show}")
         check(self.workers >= 1, "workers", f"must be ≥ 1, got {self.workers}")
