@@ -25,9 +25,9 @@ from torch import nn
 
 from hfc.checkpoint import register
 from hfc.errors import HFCError
-from hfc.features import FusedLinear, upsample
+from hfc.features import FusedLinear
 from hfc.names import RAW_METHODS
-from hfc.oneshot import PixelClassifier
+from hfc.oneshot import PixelClassifier, image_input
 from hfc.segmenters import conv_stack, make_segmenter
 
 
@@ -190,9 +190,7 @@ class ImageOnly(PixelClassifier):
 
     def prepare(self, features: Sequence[torch.Tensor], size: int) -> torch.Tensor:
         """The image [N, C_img, size, size]; every hidden layer is ignored."""
-        image = features[-1].detach()
-        assert image.shape[1] == self.image_channels, f"image layer: {list(image.shape)}"
-        return upsample(image, size).contiguous()
+        return image_input(features, self.image_channels, size)
 
     def calibrate(self, inputs: Sequence[torch.Tensor]) -> None:
         """The head's input standardisation from the samples' images."""

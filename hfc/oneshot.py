@@ -78,6 +78,13 @@ class PixelClassifier(nn.Module):
 TILE_VALUES = 1 << 20  # code values per block of HFCSegmenter.predict's CPU path (4 MB of float32)
 
 
+def image_input(features: Sequence[torch.Tensor], channels: int, size: int) -> torch.Tensor:
+    """The image layer that ends `features` (hfc.generator.ImageLayer), [N, channels, size, size], no gradient."""
+    image = features[-1].detach()
+    assert image.shape[1] == channels, f"image layer: {list(image.shape)}, expected {channels} channels"
+    return upsample(image, size).contiguous()
+
+
 class HFCSegmenter(PixelClassifier):
     """Ours: the frozen HFC encoder (z, section 4) followed by a one-shot segmenter on z."""
 
@@ -95,9 +102,8 @@ class HFCSegmenter(PixelClassifier):
         with torch.no_grad():
             if not self.image_channels:
                 return self.encoder(features, size)
-            image = features[-1]
-            assert image.shape[1] == self.image_channels, f"image layer: {list(image.shape)}"
-            return torch.cat([self.encoder(features[:-1], size), upsample(image, size).contiguous()], dim=1)
+            return torch.cat([self.encoder(features[:-1], size), image_input(features, self.image_channels, size)],
+                             dim=1)
 
     @property
     def layer_channels(self) -> tuple[int, ...]:

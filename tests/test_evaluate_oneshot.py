@@ -2,6 +2,7 @@
 every part, resuming an interrupted run without re-projecting, and config errors."""
 
 import json
+from contextlib import chdir
 from pathlib import Path
 
 import numpy as np
@@ -242,14 +243,14 @@ def test_the_shipped_protocol_configs_load(path):
 
 def test_the_window_preset_is_the_protocols_d8_encoder():
     """configs/hfc/xray-windows.yaml (the quick-start's) is the encoder the D = 8 protocol trains and chose."""
-    from baggan.config import from_dict, load_config, merged, read_yaml
-    from baggan.evaluate.oneshot_config import HFC_VARIANTS, load_oneshot_config
+    from baggan.config import load_config
+    from baggan.evaluate.oneshot_config import load_oneshot_config
     from hfc.config import HFCConfig
 
     root = TINY_CONFIG.parents[1]
     cfg = load_oneshot_config(TINY_CONFIG.parent / "oneshot-windows-d8-cpu.yaml")
-    protocol = from_dict(HFCConfig, merged(merged(read_yaml(root.parent / cfg.hfc), cfg.hfc_overrides),
-                                           HFC_VARIANTS["swav"]))
+    with chdir(root.parent):  # the config names its HFC file from the repository root
+        protocol = os_.hfc_variants(cfg, ["main"], num_blocks=5, resolution=64)[0]["swav"]
     preset = load_config(root / "hfc" / "xray-windows.yaml", HFCConfig)
     assert preset == protocol and preset.dim == 8
     assert yaml.safe_load((root / "quickstart.yaml").read_text())["hfc"] == "configs/hfc/xray-windows.yaml"
